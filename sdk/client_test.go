@@ -20,8 +20,8 @@ import (
 // captured is one request as a handler saw it.
 type captured struct {
 	Method, Path, EscapedPath, Query string
-	Header                       http.Header
-	Body                         []byte
+	Header                           http.Header
+	Body                             []byte
 }
 
 // cannedServer answers every request with status, contentType and body, and
