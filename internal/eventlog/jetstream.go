@@ -688,10 +688,7 @@ func (l *JetStream) Read(ctx context.Context, q Query) ([]Record, uint64, error)
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
-	filter := l.subj.namespace(q.Namespace)
-	if q.Stream != "" {
-		filter = l.subj.stream(q.Namespace, q.Stream)
-	}
+	filter := l.subj.filter(q)
 	start := q.After + 1
 	if !q.Since.IsZero() {
 		t := q.Since
@@ -717,10 +714,7 @@ func (l *JetStream) Read(ctx context.Context, q Query) ([]Record, uint64, error)
 
 // Subscribe implements Log with an ordered consumer.
 func (l *JetStream) Subscribe(ctx context.Context, q Query) (Subscription, error) {
-	filter := l.subj.namespace(q.Namespace)
-	if q.Stream != "" {
-		filter = l.subj.stream(q.Namespace, q.Stream)
-	}
+	filter := l.subj.filter(q)
 	cctx, cancel := l.withTimeout(ctx)
 	defer cancel()
 	cons, err := l.js.OrderedConsumer(cctx, l.cfg.Stream, jetstream.OrderedConsumerConfig{

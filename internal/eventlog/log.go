@@ -42,7 +42,8 @@ type Record struct {
 
 // Query selects records in log order.
 type Query struct {
-	// Namespace is required.
+	// Namespace selects one namespace; "" selects the whole log (for
+	// Ensue's own indexers, never for client reads).
 	Namespace string
 	// Stream, when set, selects one stream's records.
 	Stream string

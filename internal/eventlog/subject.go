@@ -106,3 +106,16 @@ func (s subjects) parse(subj string) (ns, stream string, err error) {
 	stream, err = parseStreamToken(tok)
 	return ns, stream, err
 }
+
+// filter is the subject filter selecting a query's records: one stream, one
+// namespace, or (Namespace "") the whole log.
+func (s subjects) filter(q Query) string {
+	switch {
+	case q.Namespace == "":
+		return s.all()
+	case q.Stream != "":
+		return s.stream(q.Namespace, q.Stream)
+	default:
+		return s.namespace(q.Namespace)
+	}
+}
