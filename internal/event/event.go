@@ -1,0 +1,161 @@
+package event
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Defaults for the zero fields of Limits, and the fixed bounds on attributes.
+const (
+	DefaultMaxEventBytes = 1 << 20 // 1 MiB of canonical JSON
+	DefaultMaxBatch      = 1000    // events in one batch request
+
+	MaxIDBytes      = 1024 // id, source and type
+	MaxSubjectBytes = 512
+	MaxExtNameBytes = 20 // CloudEvents attribute names: [a-z0-9]{1,20}
+
+	// ReservedTypePrefix starts the types of Ensue's own events. Clients may
+	// not send them; Ensue emits them through New.
+	ReservedTypePrefix = "ensue."
+)
+
+// Limits bound what one event may hold. Zero fields take the defaults.
+type Limits struct {
+	// MaxEventBytes bounds the size of the event's canonical JSON encoding
+	// (default DefaultMaxEventBytes); an event over it is an *Error with
+	// Status 413.
+	MaxEventBytes int
+	// MaxBatch bounds the events in one batch (default DefaultMaxBatch); a
+	// batch over it fails as a whole, with Status 400.
+	MaxBatch int
+	// AllowReserved admits types starting with "ensue." (Ensue's own events).
+	// It is false for client input.
+	AllowReserved bool
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxEventBytes <= 0 {
+		l.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if l.MaxBatch <= 0 {
+		l.MaxBatch = DefaultMaxBatch
+	}
+	return l
+}
+
+// Event is a validated CloudEvent. Its string fields are the attribute values
+// as given ("" when absent); JSON is what the store keeps.
+type Event struct {
+	ID, Source, Type, Subject string
+	// Time is as given (validated RFC 3339), "" if absent.
+	Time            string
+	DataContentType string
+	DataSchema      string
+
+	CorrelationID, CausationID, PartitionKey, TraceParent, TraceState string
+	// Sequence is the `sequence` extension as text (JSON string or integer
+	// accepted).
+	Sequence string
+	// ExpectedVersion is the optimistic-concurrency check the producer asks
+	// for on the stream named by Subject; meaningful only when
+	// HasExpectedVersion. It is never stored.
+	ExpectedVersion    int64
+	HasExpectedVersion bool
+
+	// JSON is the canonical stored encoding: the CloudEvent in the CloudEvents
+	// JSON format, compact, without the expectedversion extension. It is the
+	// event's own memory: it aliases no pooled or parser memory.
+	JSON []byte
+}
+
+// Attributes are the parts of an event for New. Empty strings are absent
+// attributes.
+type Attributes struct {
+	ID, Source, Type, Subject string
+	// Time is an RFC 3339 timestamp, e.g. time.Now().Format(time.RFC3339Nano).
+	Time            string
+	DataContentType string
+	DataSchema      string
+
+	CorrelationID, CausationID, PartitionKey, TraceParent, TraceState string
+	Sequence                                                          string
+
+	ExpectedVersion    int64
+	HasExpectedVersion bool
+
+	// Extensions are further extension attributes. Values are strings,
+	// booleans, Go integer and float types or json.Number; nil values are
+	// absent. They follow the named extensions in the canonical JSON, sorted
+	// by name so that equal Attributes encode equally.
+	Extensions map[string]any
+
+	// Data is the event's data as JSON; nil (or JSON null) for none.
+	Data json.RawMessage
+	// DataBinary is data that is not JSON, carried as data_base64. At most one
+	// of Data and DataBinary may be set.
+	DataBinary []byte
+}
+
+// ParseStructured parses a structured-mode event
+// (application/cloudevents+json). The error, if any, is an *Error.
+func ParseStructured(body []byte, lim Limits) (*Event, error) {
+	ev, err := parseStructured(body, lim.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// ParseBatch parses a batch (application/cloudevents-batch+json): a JSON array
+// of events, each judged on its own. events and errs have one entry per
+// element: events[i] is nil exactly when errs[i] (an *Error) is not. The third
+// result is an *Error for the request as a whole (not a JSON array, malformed
+// JSON, more than MaxBatch elements), with nil slices; an empty array is zero
+// items and no error.
+//
+// The events of one batch share one allocation for their Event structs, so
+// keeping any of them keeps all of their structs (not their JSON) alive.
+func ParseBatch(body []byte, lim Limits) (events []*Event, errs []error, err error) {
+	events, errs, e := parseBatch(body, lim.withDefaults())
+	if e != nil {
+		return nil, nil, e
+	}
+	return events, errs, nil
+}
+
+// ParseBinary parses a binary-mode event of the CloudEvents HTTP binding: the
+// attributes are ce-* headers, Content-Type is datacontenttype and the body is
+// the data. The error, if any, is an *Error.
+func ParseBinary(h http.Header, body []byte, lim Limits) (*Event, error) {
+	ev, err := parseBinary(h, body, lim.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// IsBatchBody reports whether a JSON body (sent as plain application/json) is
+// a batch rather than a single structured event, by its first non-space byte:
+// '[' is a batch, anything else is taken as one event.
+func IsBatchBody(body []byte) bool {
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c == '['
+	}
+	return false
+}
+
+// New builds a valid Event from attribute values, as Ensue itself does to emit
+// events (so reserved "ensue." types are allowed) and as tests do. It
+// validates like ParseStructured and fills JSON. The error, if any, is an
+// *Error.
+func New(attrs Attributes) (*Event, error) {
+	ev, err := newEvent(&attrs, Limits{AllowReserved: true}.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
