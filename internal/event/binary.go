@@ -80,6 +80,9 @@ func (d *decoder) header(key string, vs []string) {
 		return
 	case len(vs) > 1:
 		d.addErr(ptr, fmt.Sprintf("header %s appears %d times: send it once", key, len(vs)))
+		if m >= 0 {
+			d.bad |= 1 << m
+		}
 		return
 	}
 	val, msg := d.percentDecode(vs[0])
