@@ -1,0 +1,143 @@
+// Package api is Ensue's HTTP edge: the /v1 API (CloudEvents ingest,
+// reads, Server-Sent Events), health and readiness, and metrics. Errors are
+// RFC 9457 application/problem+json.
+//
+// It may import event, store, eventlog (for error types) and the standard
+// library, plus the Prometheus client.
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ensue-dev/ensue/internal/event"
+	"github.com/ensue-dev/ensue/internal/store"
+)
+
+// Config configures the API handler.
+type Config struct {
+	Store *store.Store
+	// MaxEventBytes bounds one event's JSON (default 1 MiB).
+	MaxEventBytes int
+	// MaxRequestBytes bounds one request body (default 16 MiB).
+	MaxRequestBytes int64
+	// Ready reports whether the server can answer appends and lookups; nil
+	// means the store's own readiness.
+	Ready func(ctx context.Context) error
+	// Registry receives the API's metrics. Default: a new registry.
+	Registry *prometheus.Registry
+	// SSEKeepAlive is the interval of keep-alive comments on idle
+	// subscriptions. Default 15s.
+	SSEKeepAlive time.Duration
+	Logger       *slog.Logger
+}
+
+// API serves HTTP.
+type API struct {
+	cfg     Config
+	store   *store.Store
+	limits  event.Limits
+	mux     *http.ServeMux
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New builds the handler.
+func New(cfg Config) *API {
+	if cfg.MaxEventBytes == 0 {
+		cfg.MaxEventBytes = event.DefaultMaxEventBytes
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = 16 << 20
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.SSEKeepAlive == 0 {
+		cfg.SSEKeepAlive = 15 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{cfg: cfg, store: cfg.Store, limits: event.Limits{MaxEventBytes: cfg.MaxEventBytes}, mux: http.NewServeMux(), log: cfg.Logger}
+	a.metrics = newMetrics(cfg.Registry)
+	m := a.mux
+	m.HandleFunc("POST /v1/events", a.ingest)
+	m.HandleFunc("GET /v1/events", a.listEvents)
+	m.HandleFunc("GET /v1/events/lookup", a.lookup)
+	m.HandleFunc("GET /v1/events/{position}", a.getEvent)
+	m.HandleFunc("GET /v1/streams/{stream}", a.readStream)
+	m.HandleFunc("GET /v1/correlations/{id}", a.correlation)
+	m.HandleFunc("GET /v1/subscribe", a.subscribe)
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	m.HandleFunc("GET /readyz", a.readyz)
+	m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, notFound(fmt.Sprintf("no route for %s %s; see the HTTP API documentation (docs/http-api.md)", r.Method, r.URL.Path)))
+	})
+	return a
+}
+
+// ServeHTTP implements http.Handler: namespace check and panic recovery
+// around the routes.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.log.Error("api: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			writeProblem(w, &Problem{Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the server failed to handle this request; it keeps serving. Please report it with the request that caused it."})
+		}
+	}()
+	a.mux.ServeHTTP(w, r)
+}
+
+var namespaceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// namespace reads the Ensue-Namespace header.
+func namespace(r *http.Request) (string, *Problem) {
+	ns := r.Header.Get("Ensue-Namespace")
+	if ns == "" {
+		return "default", nil
+	}
+	if !namespaceRE.MatchString(ns) {
+		return "", &Problem{Type: typeBadNamespace, Title: "Invalid namespace", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("the Ensue-Namespace header %q is not a namespace: use 1 to 63 lowercase letters, digits and '-', starting with a letter or digit", clip(ns, 80))}
+	}
+	return ns, nil
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	var err error
+	if a.cfg.Ready != nil {
+		err = a.cfg.Ready(r.Context())
+	} else if !a.store.Ready() {
+		err = store.ErrNotReady
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, "{\"status\":\"not ready\",\"reason\":%s}\n", quote(err.Error()))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+}

@@ -1,0 +1,137 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ensue-dev/ensue/internal/event"
+	"github.com/ensue-dev/ensue/internal/store"
+)
+
+// subscribe streams records as Server-Sent Events: history after the start
+// position, then live, with each record's position as the event id so that
+// a client resumes with Last-Event-ID and sees no gap and no duplicate.
+func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
+	ns, p := namespace(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	qp := &queryParser{q: r.URL.Query()}
+	f := qp.filter(ns)
+	after := qp.uint("after", 0)
+	hasStart := qp.q.Get("after") != ""
+	if last := strings.TrimSpace(r.Header.Get("Last-Event-ID")); last != "" {
+		n, err := strconv.ParseUint(last, 10, 64)
+		if err != nil {
+			qp.errs = append(qp.errs, event.FieldError{Pointer: "Last-Event-ID", Message: fmt.Sprintf("%q is not a position", clip(last, 40))})
+		}
+		after, hasStart = n, true
+	}
+	if p := qp.problem(); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeProblem(w, &Problem{Type: typeInternal, Title: "Streaming unsupported", Status: http.StatusInternalServerError, Detail: "this connection cannot stream"})
+		return
+	}
+	ctx := r.Context()
+	if !hasStart {
+		last, err := a.store.LastPosition(ctx)
+		if err != nil {
+			writeProblem(w, problemOf(err))
+			return
+		}
+		after = last
+	}
+	sub, err := a.store.Subscribe(ctx, f, after)
+	if err != nil {
+		writeProblem(w, problemOf(err))
+		return
+	}
+	defer sub.Stop()
+	a.metrics.subscribers.Inc()
+	defer a.metrics.subscribers.Dec()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprintf(w, ": subscribed after position %d\nretry: 1000\n\n", after)
+	flusher.Flush()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	recs := make(chan store.Record, 256)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(recs)
+		for {
+			rec, err := sub.Next(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case recs <- rec:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	keepAlive := time.NewTicker(a.cfg.SSEKeepAlive)
+	defer keepAlive.Stop()
+	var b []byte
+	for {
+		select {
+		case rec, ok := <-recs:
+			if !ok {
+				if err := <-errc; err != nil && ctx.Err() == nil {
+					_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", quote(err.Error()))
+					flusher.Flush()
+				}
+				return
+			}
+			b = appendEvent(b[:0], rec)
+			// Write what is queued before flushing, so a burst costs one flush.
+		drain:
+			for len(b) < 64<<10 {
+				select {
+				case rec, ok := <-recs:
+					if !ok {
+						break drain
+					}
+					b = appendEvent(b, rec)
+				default:
+					break drain
+				}
+			}
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+			flusher.Flush()
+		case <-keepAlive.C:
+			if _, err := w.Write([]byte(": ping\n\n")); err != nil {
+				return
+			}
+			flusher.Flush()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func appendEvent(b []byte, rec store.Record) []byte {
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, rec.Position, 10)
+	b = append(b, "\ndata: "...)
+	b = appendRecord(b, rec)
+	return append(b, "\n\n"...)
+}

@@ -1,0 +1,329 @@
+// Package index owns Ensue's derived local store: what JetStream cannot
+// answer by itself — an event's position from its identity (namespace,
+// source, id) for the life of the log, and the events of a correlation.
+//
+// The store is Pebble and is never the only copy of anything: it is built by
+// applying the log in order, records the position it has applied in the same
+// batch as the data (so applying is exactly-once), and is rebuilt from the
+// log when deleted. Appends answered before the indexer has applied them are
+// held in memory (Remember) so that dedupe and lookups read their writes.
+//
+// It may import eventlog, pebble and the standard library.
+package index
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Entry is what the identity index keeps of an event.
+type Entry struct {
+	Position uint64
+	Stream   string
+	Version  uint64
+}
+
+// Key prefixes; every key component after the prefix is length-prefixed so
+// that arbitrary bytes (NUL included) cannot collide.
+const (
+	prefixIdentity    = 'i'
+	prefixCorrelation = 'c'
+)
+
+var keyApplied = []byte("m/applied")
+
+// Config configures an Index.
+type Config struct {
+	// Dir is the Pebble directory. Required.
+	Dir string
+	// Logger for notices. Default: discard.
+	Logger *slog.Logger
+}
+
+// Index is the derived store. Safe for concurrent use.
+type Index struct {
+	db  *pebble.DB
+	log *slog.Logger
+
+	mu      sync.Mutex
+	applied uint64
+	waiters []waiter
+	recent  recentSet
+}
+
+type waiter struct {
+	pos uint64
+	ch  chan struct{}
+}
+
+// ErrNotFound: no entry for that key.
+var ErrNotFound = errors.New("index: not found")
+
+// Open opens (or creates) the index at cfg.Dir.
+func Open(cfg Config) (*Index, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("index: Dir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("index: open %s: %w", cfg.Dir, err)
+	}
+	ix := &Index{db: db, log: cfg.Logger, recent: newRecentSet()}
+	v, closer, err := db.Get(keyApplied)
+	switch {
+	case err == nil:
+		ix.applied = binary.BigEndian.Uint64(v)
+		closer.Close()
+	case errors.Is(err, pebble.ErrNotFound):
+	default:
+		db.Close()
+		return nil, fmt.Errorf("index: read checkpoint: %w", err)
+	}
+	return ix, nil
+}
+
+// Close closes the store.
+func (ix *Index) Close() error { return ix.db.Close() }
+
+// Applied is the position up to which the log has been applied.
+func (ix *Index) Applied() uint64 {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.applied
+}
+
+// WaitApplied blocks until the index has applied the log up to pos.
+func (ix *Index) WaitApplied(ctx context.Context, pos uint64) error {
+	ix.mu.Lock()
+	if ix.applied >= pos {
+		ix.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	ix.waiters = append(ix.waiters, waiter{pos: pos, ch: ch})
+	ix.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Remember records identities just appended, before the indexer applies
+// them, so that dedupe and lookups see them at once.
+func (ix *Index) Remember(ns string, ids []Identity, entries []Entry) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for i, id := range ids {
+		if entries[i].Position > ix.applied {
+			ix.recent.add(string(identityKey(ns, id.Source, id.ID)), entries[i])
+		}
+	}
+}
+
+// Identity is an event's (source, id).
+type Identity struct{ Source, ID string }
+
+// LookupIdentity finds the event with that identity.
+func (ix *Index) LookupIdentity(ns, source, id string) (Entry, error) {
+	key := identityKey(ns, source, id)
+	ix.mu.Lock()
+	e, ok := ix.recent.get(string(key))
+	ix.mu.Unlock()
+	if ok {
+		return e, nil
+	}
+	v, closer, err := ix.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Entry{}, ErrNotFound
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("index: lookup: %w", err)
+	}
+	defer closer.Close()
+	return decodeEntry(v)
+}
+
+// Correlation lists the positions of the events whose correlationid is id,
+// and of the root event whose own id is id and which has no correlationid,
+// in log order, after the given position, at most limit.
+func (ix *Index) Correlation(ns, id string, after uint64, limit int) ([]uint64, error) {
+	prefix := appendLP([]byte{prefixCorrelation}, ns)
+	prefix = appendLP(prefix, id)
+	lower := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
+	it, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("index: correlation: %w", err)
+	}
+	defer it.Close()
+	var out []uint64
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		k := it.Key()
+		out = append(out, binary.BigEndian.Uint64(k[len(k)-8:]))
+	}
+	return out, it.Error()
+}
+
+// Applied event, as the indexer sees it.
+type Applied struct {
+	Position      uint64
+	Namespace     string
+	Stream        string
+	Version       uint64
+	Source, ID    string
+	CorrelationID string
+}
+
+// Apply writes the index entries of consecutive log records and the new
+// checkpoint in one batch. Records at or before the checkpoint are skipped,
+// so applying twice is harmless. upTo is the last position examined (it may
+// be past the last record when the reader skipped positions).
+func (ix *Index) Apply(recs []Applied, upTo uint64) error {
+	ix.mu.Lock()
+	applied := ix.applied
+	ix.mu.Unlock()
+	if upTo <= applied {
+		return nil
+	}
+	b := ix.db.NewBatch()
+	defer b.Close()
+	var buf []byte
+	for _, r := range recs {
+		if r.Position <= applied {
+			continue
+		}
+		buf = encodeEntry(buf[:0], Entry{Position: r.Position, Stream: r.Stream, Version: r.Version})
+		if err := b.Set(identityKey(r.Namespace, r.Source, r.ID), buf, nil); err != nil {
+			return err
+		}
+		corr := r.CorrelationID
+		if corr == "" {
+			corr = r.ID
+		}
+		ck := appendLP([]byte{prefixCorrelation}, r.Namespace)
+		ck = appendLP(ck, corr)
+		ck = binary.BigEndian.AppendUint64(ck, r.Position)
+		if err := b.Set(ck, nil, nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Set(keyApplied, binary.BigEndian.AppendUint64(nil, upTo), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("index: apply: %w", err)
+	}
+	ix.mu.Lock()
+	ix.applied = upTo
+	ix.recent.evictUpTo(upTo)
+	kept := ix.waiters[:0]
+	for _, w := range ix.waiters {
+		if w.pos <= upTo {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	ix.waiters = kept
+	ix.mu.Unlock()
+	return nil
+}
+
+func identityKey(ns, source, id string) []byte {
+	k := make([]byte, 0, 1+len(ns)+len(source)+len(id)+6)
+	k = append(k, prefixIdentity)
+	k = appendLP(k, ns)
+	k = appendLP(k, source)
+	return appendLP(k, id)
+}
+
+func appendLP(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func encodeEntry(b []byte, e Entry) []byte {
+	b = binary.AppendUvarint(b, e.Position)
+	b = binary.AppendUvarint(b, e.Version)
+	return append(b, e.Stream...)
+}
+
+func decodeEntry(v []byte) (Entry, error) {
+	pos, n := binary.Uvarint(v)
+	if n <= 0 {
+		return Entry{}, errors.New("index: corrupt entry")
+	}
+	ver, m := binary.Uvarint(v[n:])
+	if m <= 0 {
+		return Entry{}, errors.New("index: corrupt entry")
+	}
+	return Entry{Position: pos, Version: ver, Stream: string(v[n+m:])}, nil
+}
+
+// recentSet holds identities appended but not yet applied, evicted in
+// position order once the indexer has applied them.
+type recentSet struct {
+	m     map[string]Entry
+	order []recentKey // ascending positions (appends are answered in any order; sorted on evict)
+}
+
+type recentKey struct {
+	pos uint64
+	key string
+}
+
+func newRecentSet() recentSet { return recentSet{m: make(map[string]Entry)} }
+
+func (r *recentSet) add(key string, e Entry) {
+	r.m[key] = e
+	r.order = append(r.order, recentKey{pos: e.Position, key: key})
+}
+
+func (r *recentSet) get(key string) (Entry, bool) {
+	e, ok := r.m[key]
+	return e, ok
+}
+
+func (r *recentSet) evictUpTo(pos uint64) {
+	kept := r.order[:0]
+	for _, k := range r.order {
+		if k.pos <= pos {
+			if e, ok := r.m[k.key]; ok && e.Position == k.pos {
+				delete(r.m, k.key)
+			}
+			continue
+		}
+		kept = append(kept, k)
+	}
+	clear(r.order[len(kept):])
+	r.order = kept
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,357 @@
+// Package store is Ensue's event store: it appends validated CloudEvents to
+// the log exactly once per identity (namespace, source, id) and answers the
+// reads of the HTTP API, combining the log (eventlog) with its derived
+// index (index).
+//
+// Dedupe is decided here, before publishing, for the life of the log: an
+// identity is first claimed in memory (so two concurrent appends of one
+// event cannot both publish), then looked up in the index (which includes
+// appends not yet applied), and only then appended.
+//
+// It may import event, eventlog, index and the standard library.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ensue-dev/ensue/internal/event"
+	"github.com/ensue-dev/ensue/internal/eventlog"
+	"github.com/ensue-dev/ensue/internal/index"
+)
+
+// Result is the outcome of one appended (or deduplicated) event.
+type Result struct {
+	Position  uint64
+	Stream    string
+	Version   uint64
+	Duplicate bool
+}
+
+var (
+	// ErrNotFound: no such event, stream or position in this namespace.
+	ErrNotFound = errors.New("not found")
+	// ErrNotReady: the store is still catching up with the log.
+	ErrNotReady = errors.New("the event store is starting: its index is catching up with the log")
+	// ErrUnavailable: the log did not answer; the outcome of an append is unknown, retry it.
+	ErrUnavailable = eventlog.ErrUnavailable
+	// ErrPartlyStored: an atomic batch of which some events, not all, are already stored.
+	ErrPartlyStored = errors.New("part of this atomic batch is already stored")
+)
+
+// ConflictError is a wrong expected version.
+type ConflictError = eventlog.VersionError
+
+// Config configures a Store.
+type Config struct {
+	Log    eventlog.Log
+	Index  *index.Index
+	Logger *slog.Logger
+}
+
+// Store is safe for concurrent use.
+type Store struct {
+	log    eventlog.Log
+	ix     *index.Index
+	logger *slog.Logger
+	ready  atomic.Bool
+
+	shards [64]pendingShard
+}
+
+// pending is an identity being appended right now.
+type pending struct {
+	done chan struct{}
+	res  Result
+	err  error
+}
+
+type pendingShard struct {
+	mu sync.Mutex
+	m  map[string]*pending
+}
+
+// New returns a store. It answers appends only after SetReady.
+func New(cfg Config) (*Store, error) {
+	if cfg.Log == nil || cfg.Index == nil {
+		return nil, errors.New("store: Log and Index are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{log: cfg.Log, ix: cfg.Index, logger: cfg.Logger}
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]*pending)
+	}
+	return s, nil
+}
+
+// SetReady marks the index as caught up with the log: appends and lookups
+// are answered from then on.
+func (s *Store) SetReady() { s.ready.Store(true) }
+
+// Ready reports whether SetReady was called.
+func (s *Store) Ready() bool { return s.ready.Load() }
+
+func identityKey(ns string, ev *event.Event) string {
+	return fmt.Sprintf("%d:%s%d:%s%s", len(ns), ns, len(ev.Source), ev.Source, ev.ID)
+}
+
+func (s *Store) shard(key string) *pendingShard {
+	var h uint32 = 2166136261
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return &s.shards[h%uint32(len(s.shards))]
+}
+
+// claim registers key as being appended by the caller, or returns the
+// pending append that got there first.
+func (s *Store) claim(key string) (mine *pending, theirs *pending) {
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if p, ok := sh.m[key]; ok {
+		return nil, p
+	}
+	p := &pending{done: make(chan struct{})}
+	sh.m[key] = p
+	return p, nil
+}
+
+func (s *Store) release(key string, p *pending, res Result, err error) {
+	p.res, p.err = res, err
+	sh := s.shard(key)
+	sh.mu.Lock()
+	delete(sh.m, key)
+	sh.mu.Unlock()
+	close(p.done)
+}
+
+func entryOf(ev *event.Event) eventlog.Entry {
+	e := eventlog.Entry{Stream: ev.Subject, Expected: eventlog.AnyVersion, Data: ev.JSON}
+	if ev.HasExpectedVersion {
+		e.Expected = ev.ExpectedVersion
+	}
+	return e
+}
+
+// Append stores each event on its own, deduplicating by identity; errs[i]
+// is set when event i was not stored.
+func (s *Store) Append(ctx context.Context, ns string, evs []*event.Event) ([]Result, []error) {
+	return s.append(ctx, ns, evs, 0)
+}
+
+func (s *Store) append(ctx context.Context, ns string, evs []*event.Event, depth int) ([]Result, []error) {
+	results := make([]Result, len(evs))
+	errs := make([]error, len(evs))
+	if !s.Ready() {
+		for i := range errs {
+			errs[i] = ErrNotReady
+		}
+		return results, errs
+	}
+	keys := make([]string, len(evs))
+	first := make(map[string]int, len(evs))
+	dupOf := make([]int, len(evs))
+	owned := make([]*pending, len(evs))
+	waitOn := make([]*pending, len(evs))
+	for i, ev := range evs {
+		dupOf[i] = -1
+		keys[i] = identityKey(ns, ev)
+		if j, ok := first[keys[i]]; ok {
+			dupOf[i] = j
+			continue
+		}
+		first[keys[i]] = i
+		owned[i], waitOn[i] = s.claim(keys[i])
+	}
+	// Look up owned identities; the rest go to the log.
+	var toLog []int
+	for i, p := range owned {
+		if p == nil {
+			continue
+		}
+		e, err := s.ix.LookupIdentity(ns, evs[i].Source, evs[i].ID)
+		switch {
+		case err == nil:
+			results[i] = Result{Position: e.Position, Stream: e.Stream, Version: e.Version, Duplicate: true}
+			s.release(keys[i], p, results[i], nil)
+		case errors.Is(err, index.ErrNotFound):
+			toLog = append(toLog, i)
+		default:
+			errs[i] = err
+			s.release(keys[i], p, Result{}, err)
+		}
+	}
+	if len(toLog) > 0 {
+		entries := make([]eventlog.Entry, len(toLog))
+		for k, i := range toLog {
+			entries[k] = entryOf(evs[i])
+		}
+		lres := s.log.Append(ctx, ns, entries)
+		ids := make([]index.Identity, 0, len(toLog))
+		ies := make([]index.Entry, 0, len(toLog))
+		for k, i := range toLog {
+			if lres[k].Err == nil {
+				results[i] = Result{Position: lres[k].Position, Stream: evs[i].Subject, Version: lres[k].Version}
+				ids = append(ids, index.Identity{Source: evs[i].Source, ID: evs[i].ID})
+				ies = append(ies, index.Entry{Position: lres[k].Position, Stream: evs[i].Subject, Version: lres[k].Version})
+			} else {
+				errs[i] = lres[k].Err
+			}
+		}
+		// Remember before releasing the claims, so that a waiting append
+		// of the same identity sees this one.
+		s.ix.Remember(ns, ids, ies)
+		for _, i := range toLog {
+			s.release(keys[i], owned[i], results[i], errs[i])
+		}
+	}
+	// Identities another request was appending: a duplicate of it when it
+	// succeeded, another try when it failed.
+	var again []int
+	for i, p := range waitOn {
+		if p == nil {
+			continue
+		}
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+			continue
+		}
+		if p.err == nil {
+			results[i] = p.res
+			results[i].Duplicate = true
+		} else {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		if depth >= 3 {
+			for _, i := range again {
+				errs[i] = fmt.Errorf("%w: concurrent appends of this event kept failing", ErrUnavailable)
+			}
+		} else {
+			sub := make([]*event.Event, len(again))
+			for k, i := range again {
+				sub[k] = evs[i]
+			}
+			r, e := s.append(ctx, ns, sub, depth+1)
+			for k, i := range again {
+				results[i], errs[i] = r[k], e[k]
+			}
+		}
+	}
+	for i, j := range dupOf {
+		if j < 0 {
+			continue
+		}
+		results[i], errs[i] = results[j], errs[j]
+		if errs[i] == nil {
+			results[i].Duplicate = true
+		}
+	}
+	return results, errs
+}
+
+// AppendAtomic stores all events or none. A batch all of whose events are
+// already stored answers duplicates; one partly stored is ErrPartlyStored.
+// A failure caused by one event is an *eventlog.BatchError with its index.
+func (s *Store) AppendAtomic(ctx context.Context, ns string, evs []*event.Event) ([]Result, error) {
+	if !s.Ready() {
+		return nil, ErrNotReady
+	}
+	results := make([]Result, len(evs))
+	keys := make([]string, len(evs))
+	first := make(map[string]int, len(evs))
+	dupOf := make([]int, len(evs))
+	var owned []int
+	var mine []*pending
+	defer func() {
+		for k, i := range owned {
+			if mine[k] != nil {
+				s.release(keys[i], mine[k], results[i], errors.New("atomic batch not stored"))
+			}
+		}
+	}()
+	for i, ev := range evs {
+		dupOf[i] = -1
+		keys[i] = identityKey(ns, ev)
+		if j, ok := first[keys[i]]; ok {
+			dupOf[i] = j
+			continue
+		}
+		first[keys[i]] = i
+		for {
+			p, theirs := s.claim(keys[i])
+			if p != nil {
+				owned = append(owned, i)
+				mine = append(mine, p)
+				break
+			}
+			select {
+			case <-theirs.done:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+			}
+		}
+	}
+	stored := 0
+	for _, i := range owned {
+		e, err := s.ix.LookupIdentity(ns, evs[i].Source, evs[i].ID)
+		if err == nil {
+			stored++
+			results[i] = Result{Position: e.Position, Stream: e.Stream, Version: e.Version, Duplicate: true}
+		} else if !errors.Is(err, index.ErrNotFound) {
+			return nil, err
+		}
+	}
+	switch {
+	case stored == len(owned):
+		s.fillDups(results, dupOf)
+		return results, nil
+	case stored > 0:
+		return nil, ErrPartlyStored
+	}
+	entries := make([]eventlog.Entry, len(owned))
+	for k, i := range owned {
+		entries[k] = entryOf(evs[i])
+	}
+	lres, err := s.log.AppendAtomic(ctx, ns, entries)
+	if err != nil {
+		var be *eventlog.BatchError
+		if errors.As(err, &be) && be.Index >= 0 {
+			be.Index = owned[be.Index]
+		}
+		return nil, err
+	}
+	ids := make([]index.Identity, len(owned))
+	ies := make([]index.Entry, len(owned))
+	for k, i := range owned {
+		results[i] = Result{Position: lres[k].Position, Stream: evs[i].Subject, Version: lres[k].Version}
+		ids[k] = index.Identity{Source: evs[i].Source, ID: evs[i].ID}
+		ies[k] = index.Entry{Position: lres[k].Position, Stream: evs[i].Subject, Version: lres[k].Version}
+	}
+	s.ix.Remember(ns, ids, ies)
+	for k, i := range owned {
+		s.release(keys[i], mine[k], results[i], nil)
+		mine[k] = nil
+	}
+	s.fillDups(results, dupOf)
+	return results, nil
+}
+
+func (s *Store) fillDups(results []Result, dupOf []int) {
+	for i, j := range dupOf {
+		if j >= 0 {
+			results[i] = results[j]
+			results[i].Duplicate = true
+		}
+	}
+}
