@@ -283,6 +283,10 @@ func (s *Server) ready(ctx context.Context) error {
 	return nil
 }
 
+// WaitIndexed waits until the index has applied the whole log as it is
+// now: filtered reads and correlations then reflect every earlier append.
+func (s *Server) WaitIndexed(ctx context.Context) error { return s.indexer.CatchUp(ctx) }
+
 // URL is the base URL of the HTTP API.
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 
