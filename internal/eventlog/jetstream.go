@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -92,6 +93,10 @@ type JetStream struct {
 
 	mu      sync.Mutex
 	streams map[string]*streamState // by subject
+
+	// staleReads counts reads a direct get answered short and the stream
+	// leader completed (see "Reads and replicas" in read.go).
+	staleReads atomic.Uint64
 }
 
 var _ Log = (*JetStream)(nil)
@@ -185,49 +190,6 @@ func (l *JetStream) refresh(ctx context.Context, subject string, st *streamState
 	}
 	st.version, st.lastSeq, st.known = ver, seq, true
 	return nil
-}
-
-func (l *JetStream) lastOnSubject(ctx context.Context, subject string) (version, seq uint64, err error) {
-	ctx, cancel := l.withTimeout(ctx)
-	defer cancel()
-	req, _ := json.Marshal(map[string]string{"last_by_subj": subject})
-	resp, err := l.nc.RequestWithContext(ctx, l.msgGetAPI, req)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: read last event of %s: %v", ErrUnavailable, subject, err)
-	}
-	var r struct {
-		Error   *jetstream.APIError `json:"error"`
-		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Hdrs []byte `json:"hdrs"`
-		} `json:"message"`
-	}
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return 0, 0, fmt.Errorf("%w: decode last event of %s: %v", ErrUnavailable, subject, err)
-	}
-	if r.Error != nil {
-		if r.Error.Code == 404 {
-			return 0, 0, nil
-		}
-		return 0, 0, fmt.Errorf("%w: read last event of %s: %v", ErrUnavailable, subject, r.Error)
-	}
-	if r.Message == nil {
-		return 0, 0, nil
-	}
-	v, err := versionFromRawHeaders(r.Message.Hdrs)
-	if err != nil {
-		return 0, 0, err
-	}
-	return v, r.Message.Seq, nil
-}
-
-// versionFromRawHeaders reads Ensue-Version from a NATS/1.0 header block.
-func versionFromRawHeaders(h []byte) (uint64, error) {
-	m, err := nats.DecodeHeadersMsg(h)
-	if err != nil {
-		return 0, fmt.Errorf("eventlog: decode headers: %w", err)
-	}
-	return parseVersion(m.Get(hdrVersion))
 }
 
 func parseVersion(s string) (uint64, error) {
@@ -560,156 +522,6 @@ func (l *JetStream) tryAtomic(ctx context.Context, ns string, entries []Entry, s
 		}
 	}
 	return res, nil
-}
-
-// Get implements Log.
-func (l *JetStream) Get(ctx context.Context, pos uint64) (Record, error) {
-	if pos == 0 {
-		return Record{}, ErrNotFound
-	}
-	recs, err := l.directBatch(ctx, directRequest{Seq: pos}, false)
-	if err != nil {
-		return Record{}, err
-	}
-	if len(recs) == 0 {
-		return Record{}, ErrNotFound
-	}
-	return recs[0], nil
-}
-
-// LastPosition implements Log.
-func (l *JetStream) LastPosition(ctx context.Context) (uint64, error) {
-	ctx, cancel := l.withTimeout(ctx)
-	defer cancel()
-	s, err := l.js.Stream(ctx, l.cfg.Stream)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	return info.State.LastSeq, nil
-}
-
-// StreamVersion implements Log.
-func (l *JetStream) StreamVersion(ctx context.Context, ns, stream string) (uint64, uint64, error) {
-	return l.lastOnSubject(ctx, l.subj.stream(ns, stream))
-}
-
-// ReadStream implements Log.
-func (l *JetStream) ReadStream(ctx context.Context, ns, stream string, from uint64, limit int, backward bool) ([]Record, uint64, error) {
-	ctx, cancel := l.withTimeout(ctx)
-	defer cancel()
-	subject := l.subj.stream(ns, stream)
-	cur, lastSeq, err := l.lastOnSubject(ctx, subject)
-	if err != nil || cur == 0 || limit <= 0 {
-		return nil, cur, err
-	}
-	if backward {
-		if from == 0 || from > cur {
-			from = cur
-		}
-		start := uint64(1)
-		if from > uint64(limit) {
-			start = from - uint64(limit) + 1
-		}
-		recs, err := l.readStreamForward(ctx, subject, start, int(from-start+1), cur, lastSeq)
-		slices.Reverse(recs)
-		return recs, cur, err
-	}
-	if from == 0 {
-		from = 1
-	}
-	if from > cur {
-		return nil, cur, nil
-	}
-	recs, err := l.readStreamForward(ctx, subject, from, limit, cur, lastSeq)
-	return recs, cur, err
-}
-
-func (l *JetStream) readStreamForward(ctx context.Context, subject string, from uint64, limit int, cur, lastSeq uint64) ([]Record, error) {
-	pos, err := l.positionOfVersion(ctx, subject, from, cur, lastSeq)
-	if err != nil {
-		return nil, err
-	}
-	var out []Record
-	for len(out) < limit {
-		recs, err := l.directBatch(ctx, directRequest{Seq: pos, NextFor: subject, Batch: min(limit-len(out), 1000)}, true)
-		if err != nil {
-			return nil, err
-		}
-		if len(recs) == 0 {
-			break
-		}
-		out = append(out, recs...)
-		pos = recs[len(recs)-1].Position + 1
-		if out[len(out)-1].Version >= cur {
-			break
-		}
-	}
-	return out, nil
-}
-
-// positionOfVersion finds the position of a stream's event with version v
-// by bisecting positions: a stream's events are in version order.
-func (l *JetStream) positionOfVersion(ctx context.Context, subject string, v, cur, lastSeq uint64) (uint64, error) {
-	if v == cur {
-		return lastSeq, nil
-	}
-	lo, hi := uint64(1), lastSeq
-	for lo <= hi {
-		mid := lo + (hi-lo)/2
-		recs, err := l.directBatch(ctx, directRequest{Seq: mid, NextFor: subject, Batch: 1}, true)
-		if err != nil {
-			return 0, err
-		}
-		if len(recs) == 0 {
-			hi = mid - 1
-			continue
-		}
-		r := recs[0]
-		switch {
-		case r.Version == v:
-			return r.Position, nil
-		case r.Version < v:
-			lo = r.Position + 1
-		default:
-			hi = mid - 1
-		}
-	}
-	return 0, fmt.Errorf("eventlog: version %d of %s not found although the stream is at %d", v, subject, cur)
-}
-
-// Read implements Log.
-func (l *JetStream) Read(ctx context.Context, q Query) ([]Record, uint64, error) {
-	ctx, cancel := l.withTimeout(ctx)
-	defer cancel()
-	if q.Limit <= 0 {
-		q.Limit = 100
-	}
-	filter := l.subj.filter(q)
-	start := q.After + 1
-	if !q.Since.IsZero() {
-		t := q.Since
-		recs, err := l.directBatch(ctx, directRequest{StartTime: &t, NextFor: filter, Batch: 1}, true)
-		if err != nil {
-			return nil, q.After, err
-		}
-		if len(recs) == 0 {
-			return nil, q.After, nil
-		}
-		start = max(start, recs[0].Position)
-	}
-	recs, err := l.directBatch(ctx, directRequest{Seq: start, NextFor: filter, Batch: q.Limit}, true)
-	if err != nil {
-		return nil, q.After, err
-	}
-	next := q.After
-	if len(recs) > 0 {
-		next = recs[len(recs)-1].Position
-	}
-	return recs, next, nil
 }
 
 // Subscribe implements Log with an ordered consumer.

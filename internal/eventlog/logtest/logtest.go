@@ -50,6 +50,12 @@ func Exercise(t *testing.T, h Harness) {
 	t.Run("ReadStream", func(t *testing.T) { t.Parallel(); readStream(t, h) })
 	t.Run("ReadNamespace", func(t *testing.T) { t.Parallel(); readNamespace(t, h) })
 	t.Run("Subscribe", func(t *testing.T) { t.Parallel(); subscribe(t, h) })
+	t.Run("ReadYourWrites", func(t *testing.T) { t.Parallel(); readYourWrites(t, h) })
+	t.Run("LargeBatch", func(t *testing.T) { t.Parallel(); largeBatch(t, h) })
+	t.Run("LargeAtomicBatch", func(t *testing.T) { t.Parallel(); largeAtomicBatch(t, h) })
+	t.Run("ConcurrentAnyVersion", func(t *testing.T) { t.Parallel(); concurrentAnyVersion(t, h) })
+	t.Run("ReadStreamFilter", func(t *testing.T) { t.Parallel(); readStreamFilter(t, h) })
+	t.Run("SubscribeFromEnd", func(t *testing.T) { t.Parallel(); subscribeFromEnd(t, h) })
 }
 
 func ctx(t *testing.T) context.Context {
@@ -280,4 +286,264 @@ func subscribe(t *testing.T, h Harness) {
 		require.Equal(t, fmt.Sprint(i), string(r.Data), "history then live, in order, no gap")
 		require.Equal(t, uint64(i+1), r.Version)
 	}
+}
+
+// readYourWrites checks that every kind of read reflects an append as soon
+// as it is acknowledged. On a cluster the latest writes may not have reached
+// every replica yet when the ack comes back; a read answered by such a
+// replica must not miss them. Each round appends, then does one kind of
+// read first, so that each kind meets a just-acknowledged write many times.
+func readYourWrites(t *testing.T, h Harness) {
+	l, c, ns := h.Open(t), ctx(t), Namespace("ryw")
+	const rounds = 250
+	var prev uint64
+	for i := range rounds {
+		data := fmt.Sprintf(`{"i":%d}`, i)
+		r := l.Append(c, ns, []eventlog.Entry{entry("ryw", eventlog.AnyVersion, data)})[0]
+		require.NoError(t, r.Err)
+		v := uint64(i + 1)
+		require.Equal(t, v, r.Version)
+		switch i % 6 {
+		case 0:
+			rec, err := l.Get(c, r.Position)
+			require.NoError(t, err, "round %d: Get of an acknowledged position", i)
+			require.Equal(t, data, string(rec.Data))
+		case 1:
+			got, pos, err := l.StreamVersion(c, ns, "ryw")
+			require.NoError(t, err)
+			require.Equal(t, v, got, "round %d: StreamVersion", i)
+			require.Equal(t, r.Position, pos)
+		case 2:
+			recs, cur, err := l.ReadStream(c, ns, "ryw", v, 10, false)
+			require.NoError(t, err)
+			require.Equal(t, v, cur, "round %d: ReadStream current version", i)
+			require.Equal(t, []uint64{v}, versions(recs), "round %d: ReadStream forward from the new version", i)
+		case 3:
+			recs, _, err := l.ReadStream(c, ns, "ryw", 0, 2, true)
+			require.NoError(t, err)
+			require.NotEmpty(t, recs, "round %d: ReadStream backward", i)
+			require.Equal(t, v, recs[0].Version, "round %d: ReadStream backward starts at the new version", i)
+		case 4:
+			recs, next, err := l.Read(c, eventlog.Query{Namespace: ns, After: prev})
+			require.NoError(t, err)
+			require.Len(t, recs, 1, "round %d: Read of the namespace after the previous append", i)
+			require.Equal(t, r.Position, recs[0].Position)
+			require.Equal(t, r.Position, next)
+		case 5:
+			recs, _, err := l.Read(c, eventlog.Query{Namespace: ns, Stream: "ryw", After: prev, Limit: 5})
+			require.NoError(t, err)
+			require.Len(t, recs, 1, "round %d: Read of the stream after the previous append", i)
+			require.Equal(t, data, string(recs[0].Data))
+		}
+		prev = r.Position
+	}
+	recs, cur, err := l.ReadStream(c, ns, "ryw", 1, rounds, false)
+	require.NoError(t, err)
+	require.Equal(t, uint64(rounds), cur)
+	require.Len(t, recs, rounds)
+}
+
+// largeBatch appends 1000 entries in one call: 10 streams interleaved, then
+// 1000 entries of one stream, and reads them all back.
+func largeBatch(t *testing.T, h Harness) {
+	l, c, ns := h.Open(t), ctx(t), Namespace("big")
+	const n, streams = 1000, 10
+	es := make([]eventlog.Entry, n)
+	for i := range es {
+		es[i] = entry(fmt.Sprintf("s%d", i%streams), eventlog.AnyVersion, fmt.Sprintf(`{"i":%d}`, i))
+	}
+	res := l.Append(c, ns, es)
+	require.Len(t, res, n)
+	var prev uint64
+	for i, r := range res {
+		require.NoError(t, r.Err, "entry %d", i)
+		require.Equal(t, uint64(i/streams+1), r.Version, "entry %d", i)
+		require.Greater(t, r.Position, prev, "entry %d: positions follow input order", i)
+		prev = r.Position
+	}
+	for s := range streams {
+		recs, cur, err := l.ReadStream(c, ns, fmt.Sprintf("s%d", s), 1, n, false)
+		require.NoError(t, err)
+		require.Equal(t, uint64(n/streams), cur)
+		require.Len(t, recs, n/streams)
+		for k, r := range recs {
+			require.Equal(t, uint64(k+1), r.Version)
+			require.Equal(t, fmt.Sprintf(`{"i":%d}`, k*streams+s), string(r.Data))
+		}
+	}
+
+	for i := range es {
+		es[i] = entry("one", eventlog.AnyVersion, fmt.Sprintf(`{"j":%d}`, i))
+	}
+	es[0].Expected = 0
+	res = l.Append(c, ns, es)
+	for i, r := range res {
+		require.NoError(t, r.Err, "entry %d", i)
+		require.Equal(t, uint64(i+1), r.Version)
+	}
+	var all []eventlog.Record
+	var after uint64
+	for {
+		recs, next, err := l.Read(c, eventlog.Query{Namespace: ns, After: after, Limit: 1000})
+		require.NoError(t, err)
+		if len(recs) == 0 {
+			break
+		}
+		all = append(all, recs...)
+		after = next
+	}
+	require.Len(t, all, 2*n)
+	for i, r := range all[n:] {
+		require.Equal(t, "one", r.Stream)
+		require.Equal(t, uint64(i+1), r.Version)
+		require.Equal(t, res[i].Position, r.Position)
+	}
+}
+
+// largeAtomicBatch stores 1000 entries, JetStream's largest atomic batch, at once.
+func largeAtomicBatch(t *testing.T, h Harness) {
+	l, c, ns := h.Open(t), ctx(t), Namespace("bigatomic")
+	const n = 1000
+	es := make([]eventlog.Entry, n)
+	for i := range es {
+		es[i] = entry(fmt.Sprintf("s%d", i%4), eventlog.AnyVersion, fmt.Sprintf(`{"i":%d}`, i))
+	}
+	es[0].Expected, es[1].Expected = 0, 0
+	res, err := l.AppendAtomic(c, ns, es)
+	require.NoError(t, err)
+	require.Len(t, res, n)
+	for i, r := range res {
+		require.Equal(t, uint64(i/4+1), r.Version, "entry %d", i)
+		if i > 0 {
+			require.Equal(t, res[i-1].Position+1, r.Position, "an atomic batch is contiguous")
+		}
+	}
+	recs, cur, err := l.ReadStream(c, ns, "s3", 1, n, false)
+	require.NoError(t, err)
+	require.Equal(t, uint64(n/4), cur)
+	require.Len(t, recs, n/4)
+	require.Equal(t, res[n-1].Position, recs[len(recs)-1].Position)
+}
+
+// concurrentAnyVersion has many goroutines append to one stream without
+// stating a version: none fails, and the versions are dense.
+func concurrentAnyVersion(t *testing.T, h Harness) {
+	l, c, ns := h.Open(t), ctx(t), Namespace("any")
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	results := make(chan eventlog.Result, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r := l.Append(c, ns, []eventlog.Entry{entry("hot", eventlog.AnyVersion, fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))})[0]
+				if r.Err != nil {
+					t.Errorf("writer %d append %d: %v", w, i, r.Err)
+				}
+				results <- r
+			}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	seen := make(map[uint64]bool)
+	for r := range results {
+		require.False(t, seen[r.Version], "version %d given twice", r.Version)
+		seen[r.Version] = true
+	}
+	recs, cur, err := l.ReadStream(c, ns, "hot", 1, writers*each, false)
+	require.NoError(t, err)
+	require.Equal(t, uint64(writers*each), cur)
+	require.Len(t, recs, writers*each)
+	for i, r := range recs {
+		require.Equal(t, uint64(i+1), r.Version)
+	}
+}
+
+// readStreamFilter reads one stream's records through Read, paging with
+// After and filtering by time.
+func readStreamFilter(t *testing.T, h Harness) {
+	l, c, ns := h.Open(t), ctx(t), Namespace("rsf")
+	for i := range 12 {
+		res := l.Append(c, ns, []eventlog.Entry{
+			entry("a", eventlog.AnyVersion, fmt.Sprint(i)),
+			entry("b", eventlog.AnyVersion, "b"),
+			entry("", eventlog.AnyVersion, "none"),
+		})
+		for _, r := range res {
+			require.NoError(t, r.Err)
+		}
+	}
+	var all []eventlog.Record
+	var after uint64
+	for {
+		recs, next, err := l.Read(c, eventlog.Query{Namespace: ns, Stream: "a", After: after, Limit: 5})
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(recs), 5)
+		if len(recs) == 0 {
+			require.Equal(t, after, next, "an empty page examined nothing new")
+			break
+		}
+		all = append(all, recs...)
+		after = next
+	}
+	require.Len(t, all, 12)
+	for i, r := range all {
+		require.Equal(t, "a", r.Stream)
+		require.Equal(t, ns, r.Namespace)
+		require.Equal(t, uint64(i+1), r.Version)
+		require.Equal(t, fmt.Sprint(i), string(r.Data))
+	}
+	recs, _, err := l.Read(c, eventlog.Query{Namespace: ns, Stream: "a", Since: all[0].RecordedAt.Add(-time.Second)})
+	require.NoError(t, err)
+	require.Len(t, recs, 12)
+	recs, _, err = l.Read(c, eventlog.Query{Namespace: ns, Stream: "missing"})
+	require.NoError(t, err)
+	require.Empty(t, recs)
+}
+
+// subscribeFromEnd subscribes after the end of the log, then receives live
+// appends only, filtered by namespace and by stream.
+func subscribeFromEnd(t *testing.T, h Harness) {
+	l, c, ns := h.Open(t), ctx(t), Namespace("subend")
+	require.NoError(t, l.Append(c, ns, []eventlog.Entry{entry("s", eventlog.AnyVersion, "old")})[0].Err)
+	last, err := l.LastPosition(c)
+	require.NoError(t, err)
+	all, err := l.Subscribe(c, eventlog.Query{Namespace: ns, After: last})
+	require.NoError(t, err)
+	defer all.Stop()
+	one, err := l.Subscribe(c, eventlog.Query{Namespace: ns, Stream: "s", After: last})
+	require.NoError(t, err)
+	defer one.Stop()
+	other := Namespace("subend-other")
+	var want []eventlog.Result
+	for i := range 6 {
+		require.NoError(t, l.Append(c, other, []eventlog.Entry{entry("s", eventlog.AnyVersion, "elsewhere")})[0].Err)
+		stream := "s"
+		if i%2 == 1 {
+			stream = "t"
+		}
+		r := l.Append(c, ns, []eventlog.Entry{entry(stream, eventlog.AnyVersion, fmt.Sprint(i))})[0]
+		require.NoError(t, r.Err)
+		want = append(want, r)
+	}
+	for i, w := range want {
+		r, err := all.Next(c)
+		require.NoError(t, err)
+		require.Equal(t, w.Position, r.Position, "record %d of the namespace", i)
+		require.Equal(t, fmt.Sprint(i), string(r.Data))
+	}
+	for i := 0; i < len(want); i += 2 {
+		r, err := one.Next(c)
+		require.NoError(t, err)
+		require.Equal(t, want[i].Position, r.Position)
+		require.Equal(t, "s", r.Stream)
+	}
+	short, cancel := context.WithTimeout(c, 50*time.Millisecond)
+	defer cancel()
+	_, err = one.Next(short)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "nothing more for stream s")
+	all.Stop()
+	all.Stop()
 }
