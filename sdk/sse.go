@@ -34,9 +34,6 @@ type sseReader struct {
 	br *bufio.Reader
 	// skipLF is set after a CR, whose LF (if any) belongs to the same line end.
 	skipLF bool
-	// lines counts the lines read, comments included, so callers can tell a
-	// live connection from a dead one.
-	lines int
 }
 
 func newSSEReader(r io.Reader) *sseReader {
@@ -69,7 +66,6 @@ func (r *sseReader) readLine() ([]byte, error) {
 			line = append(line, buf[:i]...)
 			r.skipLF = buf[i] == '\r'
 			_, _ = r.br.Discard(i + 1)
-			r.lines++
 			return line, nil
 		}
 		line = append(line, buf...)

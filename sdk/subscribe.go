@@ -25,8 +25,9 @@ type ReconnectPolicy struct {
 	MaxDelay time.Duration
 	// MaxAttempts bounds consecutive failed attempts (default 20, about a
 	// minute and a half with the default delays); after that Subscribe
-	// yields the last error and stops. A connection that received anything
-	// resets the count. Negative means no bound.
+	// yields the last error and stops. A connection that delivered a record
+	// or stayed open for at least MaxDelay resets the count. Negative means
+	// no bound.
 	MaxAttempts int
 }
 
@@ -145,8 +146,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // connect opens one connection and delivers what it carries until it ends.
-// progressed reports that the server sent anything at all.
+// progressed reports that the connection moved the resume point or lasted
+// long enough to count as healthy, so that a server accepting and at once
+// dropping connections still exhausts MaxAttempts.
 func (s *subscription) connect(ctx context.Context, yield func(Record, error) bool) (progressed bool, err error) {
+	startLast, startKnown := s.last, s.known
+	var opened time.Time // when the event stream started, zero if it did not
+	defer func() {
+		moved := s.known != startKnown || s.last != startLast
+		progressed = moved || (!opened.IsZero() && time.Since(opened) >= s.c.reconnect.MaxDelay)
+	}()
 	q := s.q
 	q.After = EndOfLog
 	if s.known {
@@ -158,7 +167,7 @@ func (s *subscription) connect(ctx context.Context, yield func(Record, error) bo
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
-	if s.known && s.resumed {
+	if s.known && s.resumed && s.last > 0 {
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(s.last, 10))
 	}
 	resp, err := s.c.http.Do(req)
@@ -181,8 +190,8 @@ func (s *subscription) connect(ctx context.Context, yield func(Record, error) bo
 		return false, permanentError{fmt.Errorf("sdk: %s answered with Content-Type %q, not an event stream", req.URL.Path, resp.Header.Get("Content-Type"))}
 	}
 
+	opened = time.Now()
 	r := newSSEReader(resp.Body)
-	defer func() { progressed = r.lines > 0 }()
 	for {
 		msg, err := r.next()
 		if err != nil {
