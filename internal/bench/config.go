@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// IngestConfig configures RunIngest. Zero fields take the defaults stated
+// on each field; the defaults are the benchmark of issue 2.
+type IngestConfig struct {
+	// Repetitions of the whole sequence of phases; every phase runs once
+	// per repetition, interleaved with the others, and medians are taken
+	// over repetitions. Default 3.
+	Repetitions int
+	// Events published per repetition by the ceiling (a) and appended by
+	// each batch phase (b, b'). Default 200,000.
+	Events int
+	// SingleEvents appended per repetition by the single-event phase (c),
+	// one per request. Default 50,000.
+	SingleEvents int
+	// ReadEvents read per repetition by each read phase (global log, one
+	// stream). Default: Events.
+	ReadEvents int
+	// BatchSize is the number of events per request in (b) and (b') and in
+	// the RSS run. Default 100; at most 1000 (Ensue's batch limit).
+	BatchSize int
+	// Clients is the number of concurrent HTTP clients of (b), (b') and the
+	// RSS run. Default 8.
+	Clients int
+	// SingleClients is the number of concurrent HTTP clients of (c).
+	// Default 16.
+	SingleClients int
+	// Streams is the number of streams (CloudEvents subjects) the events of
+	// (a), (b), (c) and the RSS run are spread over, uniformly at random
+	// with a fixed seed. Default 10,000.
+	Streams int
+	// PayloadBytes is the size of each event's JSON encoding, padded in
+	// its data. Default 512.
+	PayloadBytes int
+	// ReadPageSize is the limit of each read request. Default 1000 (the
+	// API's maximum).
+	ReadPageSize int
+	// RSSEvents is the number of events appended before the server's
+	// resident memory is read. Default 1,000,000; negative skips the RSS run.
+	RSSEvents int
+	// Namespace the events go to (Ensue-Namespace header). Default "bench".
+	Namespace string
+	// ServerURL, when set, benchmarks the Ensue server at that base URL
+	// (e.g. http://127.0.0.1:7600) instead of starting one in this process.
+	// Its RSS is then read from its /metrics (process_resident_memory_bytes),
+	// after RSSEvents more events; it should be started with an empty data
+	// directory for the figure to mean "after RSSEvents events".
+	//
+	// By default an in-process server is started on 127.0.0.1:0 with a
+	// temporary data directory and the embedded JetStream (sync every
+	// second), and a fresh one for the RSS run.
+	ServerURL string
+	// CeilingMaxPending bounds the ceiling's in-flight async publishes
+	// (nats.go's PublishAsyncMaxPending). Default 8192, as Ensue's log.
+	CeilingMaxPending int
+	// Settle is the least time the server rests before each phase, after
+	// which the bench also waits for its CPU to go idle, so that background
+	// work (the indexer catching up, JetStream's flushes) is not billed to
+	// the next phase. Default 1.1s, longer than one sync interval.
+	Settle time.Duration
+	// Progress receives one line per phase as it runs (stderr in the
+	// CLI). Default: no progress.
+	Progress io.Writer
+}
+
+func (c *IngestConfig) setDefaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.Repetitions, 3)
+	def(&c.Events, 200_000)
+	def(&c.SingleEvents, 50_000)
+	def(&c.ReadEvents, c.Events)
+	def(&c.BatchSize, 100)
+	def(&c.Clients, 8)
+	def(&c.SingleClients, 16)
+	def(&c.Streams, 10_000)
+	def(&c.PayloadBytes, 512)
+	def(&c.ReadPageSize, 1000)
+	def(&c.RSSEvents, 1_000_000)
+	def(&c.CeilingMaxPending, 8192)
+	if c.Settle == 0 {
+		c.Settle = 1100 * time.Millisecond
+	}
+	if c.Namespace == "" {
+		c.Namespace = "bench"
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+var namespaceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func (c *IngestConfig) validate() error {
+	var errs []error
+	positive := func(name string, v int) {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", name, v))
+		}
+	}
+	positive("repetitions", c.Repetitions)
+	positive("events", c.Events)
+	positive("single events", c.SingleEvents)
+	positive("read events", c.ReadEvents)
+	positive("clients", c.Clients)
+	positive("single clients", c.SingleClients)
+	positive("streams", c.Streams)
+	positive("ceiling max pending", c.CeilingMaxPending)
+	if c.Settle < 0 {
+		errs = append(errs, fmt.Errorf("settle must not be negative, got %s", c.Settle))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1000 {
+		errs = append(errs, fmt.Errorf("batch size must be between 1 and 1000 (Ensue's batch limit), got %d", c.BatchSize))
+	}
+	if c.ReadPageSize < 1 || c.ReadPageSize > 1000 {
+		errs = append(errs, fmt.Errorf("read page size must be between 1 and 1000 (the API's limit), got %d", c.ReadPageSize))
+	}
+	if min := minPayloadBytes(c); c.PayloadBytes < min || c.PayloadBytes > 512<<10 {
+		errs = append(errs, fmt.Errorf("payload bytes must be between %d (the smallest bench event) and %d, got %d", min, 512<<10, c.PayloadBytes))
+	}
+	if !namespaceRE.MatchString(c.Namespace) {
+		errs = append(errs, fmt.Errorf("namespace %q is not a namespace: use 1 to 63 lowercase letters, digits and '-'", c.Namespace))
+	}
+	if c.ServerURL != "" {
+		u, err := url.Parse(c.ServerURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("server URL %q is not an http(s) base URL such as http://127.0.0.1:7600", c.ServerURL))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("bench: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	rand2 "math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// The bench's events: CloudEvents 1.0 in JSON, source /bench, type
+// bench.event, a unique id, a subject naming the stream, padded in data to
+// exactly the configured size.
+const (
+	benchSource = "/bench"
+	benchType   = "bench.event"
+	// streamSeed fixes which stream each event goes to, so that every
+	// repetition (and every run) spreads its events the same way.
+	streamSeed = 0x5eed
+)
+
+// generator builds the bench's events. Ids are unique in a run (a random
+// run id, a tag per phase and repetition, a counter), so no event is ever a
+// duplicate, also against a server that already holds an earlier run.
+type generator struct {
+	size    int
+	runID   string
+	time    string
+	streams []string // stream names, by index
+}
+
+func newGenerator(cfg *IngestConfig) *generator {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	g := &generator{size: cfg.PayloadBytes, runID: hex.EncodeToString(b[:]), time: time.Now().UTC().Format(time.RFC3339Nano)}
+	g.streams = make([]string, cfg.Streams)
+	width := len(strconv.Itoa(cfg.Streams - 1))
+	for i := range g.streams {
+		g.streams[i] = fmt.Sprintf("bench-%0*d", width, i)
+	}
+	return g
+}
+
+// minPayloadBytes is the size of the bench's largest event with no padding.
+func minPayloadBytes(cfg *IngestConfig) int {
+	g := &generator{runID: "00000000", time: time.Now().UTC().Format(time.RFC3339Nano)}
+	name := fmt.Sprintf("bench-one-%d", max(cfg.Repetitions, 1)) // the longest stream name used
+	if n := len(fmt.Sprintf("bench-%d", max(cfg.Streams, 1))); n > len(name) {
+		name = fmt.Sprintf("bench-%0*d", n-len("bench-"), 0)
+	}
+	return len(g.appendEvent(nil, "rss-99", math.MaxInt32, name, 0))
+}
+
+// appendEvent appends event n of the phase tagged tag, in stream subject,
+// padded to size bytes (when size allows).
+func (g *generator) appendEvent(b []byte, tag string, n int, subject string, size int) []byte {
+	start := len(b)
+	b = append(b, `{"specversion":"1.0","id":"`...)
+	b = append(b, g.runID...)
+	b = append(b, '-')
+	b = append(b, tag...)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, `","source":"`+benchSource+`","type":"`+benchType+`","subject":"`...)
+	b = append(b, subject...)
+	b = append(b, `","time":"`...)
+	b = append(b, g.time...)
+	b = append(b, `","datacontenttype":"application/json","data":{"n":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, `,"pad":"`...)
+	const tail = `"}}`
+	for pad := size - (len(b) - start) - len(tail); pad > 0; pad-- {
+		b = append(b, 'x')
+	}
+	return append(b, tail...)
+}
+
+// streamPicker chooses each event's stream, uniformly at random with a
+// fixed seed.
+type streamPicker struct {
+	names []string
+	rnd   *rand2.Rand
+}
+
+func (g *generator) picker() *streamPicker {
+	return &streamPicker{names: g.streams, rnd: rand2.New(rand2.NewPCG(streamSeed, streamSeed))}
+}
+
+func (p *streamPicker) next() string { return p.names[p.rnd.IntN(len(p.names))] }
+
+// workload is a phase's requests (or messages), built before it is timed.
+type workload struct {
+	bodies   [][]byte // one per request (or per message for the ceiling)
+	counts   []int    // events in each body
+	subjects []string // per body, for the ceiling: the stream of its event
+	nEvents  int
+}
+
+var (
+	_ requests = (*workload)(nil)
+	_ requests = (*generated)(nil)
+)
+
+func (w *workload) len() int    { return len(w.bodies) }
+func (w *workload) events() int { return w.nEvents }
+func (w *workload) body(i int, _ *[]byte) ([]byte, int) {
+	return w.bodies[i], w.counts[i]
+}
+
+// generated is a batch workload built as it is sent, for runs too long
+// to hold in memory (the RSS run): request i holds events i*size... with
+// streams chosen by a hash of the event number.
+type generated struct {
+	g       *generator
+	tag     string
+	n, size int
+}
+
+func (w *generated) len() int    { return (w.n + w.size - 1) / w.size }
+func (w *generated) events() int { return w.n }
+func (w *generated) body(i int, scratch *[]byte) ([]byte, int) {
+	b := append((*scratch)[:0], '[')
+	first := i * w.size
+	k := min(w.size, w.n-first)
+	for j := range k {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		e := first + j
+		b = w.g.appendEvent(b, w.tag, e, w.g.streams[mix(uint64(e))%uint64(len(w.g.streams))], w.g.size)
+	}
+	b = append(b, ']')
+	*scratch = b
+	return b, k
+}
+
+// mix is splitmix64's finalizer: a well-spread hash of x.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// batches builds n events in request bodies of size events each (a JSON
+// array), choosing each event's stream with pick, in one allocation.
+func (g *generator) batches(tag string, n, size int, pick func() string) *workload {
+	reqs := (n + size - 1) / size
+	arena := make([]byte, 0, n*(g.size+1)+2*reqs)
+	w := &workload{bodies: make([][]byte, 0, reqs), counts: make([]int, 0, reqs), nEvents: n}
+	offsets := make([]int, 0, reqs+1)
+	for i := 0; i < n; i += size {
+		offsets = append(offsets, len(arena))
+		arena = append(arena, '[')
+		k := min(size, n-i)
+		for j := range k {
+			if j > 0 {
+				arena = append(arena, ',')
+			}
+			arena = g.appendEvent(arena, tag, i+j, pick(), g.size)
+		}
+		arena = append(arena, ']')
+		w.counts = append(w.counts, k)
+	}
+	offsets = append(offsets, len(arena))
+	for i := range w.counts {
+		w.bodies = append(w.bodies, arena[offsets[i]:offsets[i+1]:offsets[i+1]])
+	}
+	return w
+}
+
+// singles builds n events, one per body, with their stream names.
+func (g *generator) singles(tag string, n int, pick func() string) *workload {
+	arena := make([]byte, 0, n*g.size)
+	w := &workload{bodies: make([][]byte, n), counts: make([]int, n), subjects: make([]string, n), nEvents: n}
+	offsets := make([]int, n+1)
+	for i := range n {
+		offsets[i] = len(arena)
+		w.subjects[i] = pick()
+		arena = g.appendEvent(arena, tag, i, w.subjects[i], g.size)
+		w.counts[i] = 1
+	}
+	offsets[n] = len(arena)
+	for i := range n {
+		w.bodies[i] = arena[offsets[i]:offsets[i+1]:offsets[i+1]]
+	}
+	return w
+}

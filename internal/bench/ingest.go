@@ -1,0 +1,348 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// repetition holds one repetition's figures.
+type repetition struct {
+	ceiling, batch, oneStream, single appendResult
+	singleP50, singleP99              time.Duration
+	readLog, readStream               readResult
+	// others is the CPU the rest of the machine used during the timed parts.
+	others others
+}
+
+// RunIngest runs the ingest benchmark described on IngestConfig and writes
+// its report to out: events/s of every phase in every repetition, their
+// medians, the paired ratios (a line starting "ratio b/a") and the
+// server's resident memory after cfg.RSSEvents events. Every request must
+// succeed: the first failure stops the run with an error.
+func RunIngest(ctx context.Context, cfg IngestConfig, out io.Writer) error {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	r := &run{cfg: cfg, out: out, gen: newGenerator(&cfg), start: time.Now(), load: loadavg()}
+	dir, err := os.MkdirTemp("", "ensue-bench-")
+	if err != nil {
+		return fmt.Errorf("bench: temporary directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	r.dir = dir
+	return r.run(ctx)
+}
+
+type run struct {
+	cfg   IngestConfig
+	out   io.Writer
+	gen   *generator
+	dir   string
+	start time.Time
+	load  string // load average at the start
+
+	ceil *ceiling
+	tgt  *target
+	reps []repetition
+	rss  rssResult
+}
+
+func (r *run) progress(format string, args ...any) {
+	fmt.Fprintf(r.cfg.Progress, "bench %6.1fs  %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (r *run) run(ctx context.Context) (err error) {
+	cfg := &r.cfg
+	conns := max(cfg.Clients, cfg.SingleClients)
+	r.progress("starting the ceiling's embedded JetStream in %s", r.dir)
+	if r.ceil, err = startCeiling(ctx, filepath.Join(r.dir, "ceiling"), cfg.CeilingMaxPending); err != nil {
+		return err
+	}
+	defer func() {
+		if r.ceil != nil {
+			r.ceil.close()
+		}
+	}()
+	if cfg.ServerURL != "" {
+		r.progress("using the Ensue server at %s", cfg.ServerURL)
+		r.tgt, err = external(ctx, cfg.ServerURL, cfg.Namespace, conns)
+	} else {
+		r.progress("starting an in-process Ensue server")
+		r.tgt, err = startInProcess(ctx, filepath.Join(r.dir, "server"), cfg.Namespace, conns)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r.tgt != nil {
+			err = errors.Join(err, r.tgt.stop())
+		}
+	}()
+	r.progress("Ensue at %s", r.tgt.url)
+	for i := range cfg.Repetitions {
+		rep, err := r.repetition(ctx, i+1)
+		if err != nil {
+			return fmt.Errorf("bench: repetition %d: %w", i+1, err)
+		}
+		r.reps = append(r.reps, rep)
+	}
+	if cfg.RSSEvents > 0 {
+		if err := r.rssRun(ctx); err != nil {
+			return fmt.Errorf("bench: RSS run: %w", err)
+		}
+	}
+	r.report()
+	return nil
+}
+
+// settle lets the server rest before a phase.
+func (r *run) settle(ctx context.Context, what string) error {
+	waited, idle, err := r.tgt.settle(ctx, r.cfg.Settle)
+	if err != nil {
+		return err
+	}
+	if !idle {
+		r.progress("  the server was still busy after %s; running %s anyway", waited.Round(time.Millisecond), what)
+	}
+	return nil
+}
+
+func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
+	cfg := &r.cfg
+	var rep repetition
+	tag := func(p string) string { return fmt.Sprintf("%s%d", p, n) }
+	r.progress("repetition %d of %d", n, cfg.Repetitions)
+
+	// (a) the ceiling.
+	w := r.gen.singles(tag("a"), cfg.Events, r.gen.picker().next)
+	if err := r.settle(ctx, "(a)"); err != nil {
+		return rep, err
+	}
+	if err := rep.timed(func() (err error) { rep.ceiling, err = r.ceil.publish(ctx, w); return }); err != nil {
+		return rep, err
+	}
+	r.progress("  (a)  ceiling: %s events/s", thousands(rep.ceiling.rate()))
+
+	// (b) batches over many streams.
+	w = r.gen.batches(tag("b"), cfg.Events, cfg.BatchSize, r.gen.picker().next)
+	if err := r.settle(ctx, "(b)"); err != nil {
+		return rep, err
+	}
+	if err := rep.timed(func() (err error) {
+		rep.batch, err = r.tgt.cl.appendAll(ctx, "(b)", ctBatch, w, cfg.Clients, nil)
+		return
+	}); err != nil {
+		return rep, err
+	}
+	r.progress("  (b)  batches, %s streams: %s events/s (%.2f of (a))", thousands(float64(cfg.Streams)), thousands(rep.batch.rate()), rep.batch.rate()/rep.ceiling.rate())
+
+	// (b') batches into one stream.
+	one := oneStream(n)
+	w = r.gen.batches(tag("o"), cfg.Events, cfg.BatchSize, func() string { return one })
+	if err := r.settle(ctx, "(b')"); err != nil {
+		return rep, err
+	}
+	if err := rep.timed(func() (err error) {
+		rep.oneStream, err = r.tgt.cl.appendAll(ctx, "(b')", ctBatch, w, cfg.Clients, nil)
+		return
+	}); err != nil {
+		return rep, err
+	}
+	r.progress("  (b') batches, one stream: %s events/s (%.2f of (a))", thousands(rep.oneStream.rate()), rep.oneStream.rate()/rep.ceiling.rate())
+
+	// (c) single events.
+	w = r.gen.singles(tag("c"), cfg.SingleEvents, r.gen.picker().next)
+	if err := r.settle(ctx, "(c)"); err != nil {
+		return rep, err
+	}
+	if err := rep.timed(func() (err error) {
+		rep.single, err = r.tgt.cl.appendAll(ctx, "(c)", ctSingle, w, cfg.SingleClients, nil)
+		return
+	}); err != nil {
+		return rep, err
+	}
+	rep.singleP50, rep.singleP99 = percentiles(rep.single.latency)
+	r.progress("  (c)  single events: %s events/s, p50 %s, p99 %s", thousands(rep.single.rate()), ms(rep.singleP50), ms(rep.singleP99))
+
+	// Reads: this repetition's (b) events in the global log, then (b')'s stream.
+	if err := r.settle(ctx, "the global read"); err != nil {
+		return rep, err
+	}
+	if err := rep.timed(func() (err error) {
+		rep.readLog, err = r.tgt.cl.readLog(ctx, rep.batch.firstPos-1, cfg.ReadEvents, cfg.ReadPageSize)
+		return
+	}); err != nil {
+		return rep, err
+	}
+	r.progress("  read global log: %s events/s (%s events)", thousands(rep.readLog.rate()), thousands(float64(rep.readLog.events)))
+	if err := r.settle(ctx, "the stream read"); err != nil {
+		return rep, err
+	}
+	if err := rep.timed(func() (err error) {
+		rep.readStream, err = r.tgt.cl.readStream(ctx, one, cfg.ReadEvents, cfg.ReadPageSize)
+		return
+	}); err != nil {
+		return rep, err
+	}
+	r.progress("  read one stream: %s events/s (%s events)", thousands(rep.readStream.rate()), thousands(float64(rep.readStream.events)))
+	return rep, nil
+}
+
+// timed runs one timed part, noting the CPU the rest of the machine used.
+func (rep *repetition) timed(f func() error) error {
+	from, start := sampleCPU(), time.Now()
+	err := f()
+	rep.others.add(from, sampleCPU(), time.Since(start))
+	return err
+}
+
+func oneStream(rep int) string { return fmt.Sprintf("bench-one-%d", rep) }
+
+type rssResult struct {
+	events        int
+	before, after uint64 // bytes
+	heapInuse     uint64 // in-process only
+	rate          float64
+	fresh         bool // a fresh in-process server
+}
+
+// rssRun appends cfg.RSSEvents events (as (b) does, built as they are
+// sent) and reads the server's resident memory once it has settled. In
+// process, it first stops everything else and starts a fresh server, so
+// that the figure is that of a server after exactly that many events.
+func (r *run) rssRun(ctx context.Context) error {
+	cfg := &r.cfg
+	if r.tgt.inProcess() {
+		r.ceil.close()
+		r.ceil = nil
+		err := r.tgt.stop()
+		r.tgt = nil
+		if err != nil {
+			return err
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		var err2 error
+		if r.tgt, err2 = startInProcess(ctx, filepath.Join(r.dir, "rss"), cfg.Namespace, cfg.Clients); err2 != nil {
+			return err2
+		}
+		r.rss.fresh = true
+	}
+	var err error
+	if r.rss.before, err = r.tgt.rss(ctx); err != nil {
+		return err
+	}
+	r.progress("RSS run: %s events in batches of %d from %d clients (server RSS now %s)", thousands(float64(cfg.RSSEvents)), cfg.BatchSize, cfg.Clients, mib(r.rss.before))
+	w := &generated{g: r.gen, tag: "rss", n: cfg.RSSEvents, size: cfg.BatchSize}
+	every := max(w.len()/10, 1)
+	res, err := r.tgt.cl.appendAll(ctx, "RSS run", ctBatch, w, cfg.Clients, func(done int) {
+		if done%every == 0 {
+			r.progress("  RSS run: %s events appended", thousands(float64(done*cfg.BatchSize)))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	r.rss.events, r.rss.rate = res.events, res.rate()
+	if err := r.settle(ctx, "the RSS reading"); err != nil {
+		return err
+	}
+	if r.rss.after, err = r.tgt.rss(ctx); err != nil {
+		return err
+	}
+	if r.tgt.inProcess() {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		r.rss.heapInuse = ms.HeapInuse
+	}
+	r.progress("RSS run: %s events/s; server RSS %s", thousands(r.rss.rate), mib(r.rss.after))
+	return nil
+}
+
+// report writes the table, the ratios and the RSS.
+func (r *run) report() {
+	cfg := &r.cfg
+	w := r.out
+	fmt.Fprintf(w, "ensue bench ingest — %s, %s/%s, %d CPUs (GOMAXPROCS %d), %s\n",
+		r.start.UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	if cfg.ServerURL != "" {
+		fmt.Fprintf(w, "Ensue:   the server at %s (its own process; its durability setting applies)\n", cfg.ServerURL)
+	} else {
+		fmt.Fprintf(w, "Ensue:   in-process server on 127.0.0.1 (embedded JetStream, file storage, sync every 1s, temporary data directory), reached over HTTP/1.1 with keep-alive\n")
+	}
+	fmt.Fprintf(w, "ceiling: embedded JetStream in this process (file storage, sync_interval 1s, in-process connection), nats.go jetstream PublishAsync from 1 goroutine, at most %d pending\n", cfg.CeilingMaxPending)
+	fmt.Fprintf(w, "events:  %d B CloudEvents JSON (source %s, type %s, unique ids), namespace %s, over %s streams chosen at random (seed %#x)\n",
+		cfg.PayloadBytes, benchSource, benchType, cfg.Namespace, thousands(float64(cfg.Streams)), streamSeed)
+	fmt.Fprintf(w, "machine: load average %s at the start, %s at the end\n", r.load, loadavg())
+	fmt.Fprintf(w, "phases:  %d repetitions of a, b, b', c, reads (interleaved); the server settles (idle CPU, at least %s) before each phase\n\n", len(r.reps), cfg.Settle)
+
+	const label = 50
+	fmt.Fprintf(w, "%-*s", label, "events/s")
+	for i := range r.reps {
+		fmt.Fprintf(w, "%12s", fmt.Sprintf("rep %d", i+1))
+	}
+	fmt.Fprintf(w, "%12s\n", "median")
+	row := func(name string, f func(repetition) float64, format func(float64) string) {
+		fmt.Fprintf(w, "%-*s", label, name)
+		vs := make([]float64, len(r.reps))
+		for i, rep := range r.reps {
+			vs[i] = f(rep)
+			fmt.Fprintf(w, "%12s", format(vs[i]))
+		}
+		fmt.Fprintf(w, "%12s\n", format(median(vs)))
+	}
+	n := thousands(float64(cfg.Events))
+	row(fmt.Sprintf("(a)  ceiling: JetStream PublishAsync, %s", n), func(p repetition) float64 { return p.ceiling.rate() }, thousands)
+	row(fmt.Sprintf("(b)  HTTP batches of %d, %d clients, %s streams", cfg.BatchSize, cfg.Clients, thousands(float64(cfg.Streams))), func(p repetition) float64 { return p.batch.rate() }, thousands)
+	row(fmt.Sprintf("(b') HTTP batches of %d, %d clients, 1 stream", cfg.BatchSize, cfg.Clients), func(p repetition) float64 { return p.oneStream.rate() }, thousands)
+	row(fmt.Sprintf("(c)  HTTP single events, %d clients", cfg.SingleClients), func(p repetition) float64 { return p.single.rate() }, thousands)
+	row("(c)  latency p50, ms", func(p repetition) float64 { return p.singleP50.Seconds() * 1000 }, fixed2)
+	row("(c)  latency p99, ms", func(p repetition) float64 { return p.singleP99.Seconds() * 1000 }, fixed2)
+	row(fmt.Sprintf("read global log, pages of %d, 1 client", cfg.ReadPageSize), func(p repetition) float64 { return p.readLog.rate() }, thousands)
+	row(fmt.Sprintf("read one stream, pages of %d, 1 client", cfg.ReadPageSize), func(p repetition) float64 { return p.readStream.rate() }, thousands)
+	row("CPU used by other processes, % of the machine", func(p repetition) float64 { return 100 * p.others.share() }, percent)
+	fmt.Fprintln(w)
+	shares := make([]float64, len(r.reps))
+	for i, rep := range r.reps {
+		shares[i] = rep.others.share()
+	}
+	if m := median(shares); m > 0.05 {
+		fmt.Fprintf(w, "WARNING: other processes used %.0f%% of the machine's CPU while phases were timed: the figures above understate this machine; rerun on a quiet machine\n\n", 100*m)
+	}
+
+	ratio := func(name string, f func(repetition) float64) {
+		vs := make([]float64, len(r.reps))
+		per := make([]string, len(r.reps))
+		for i, rep := range r.reps {
+			vs[i] = f(rep) / rep.ceiling.rate()
+			per[i] = fixed2(vs[i])
+		}
+		fmt.Fprintf(w, "ratio %s (median of paired): %s   (per repetition: %s)\n", name, fixed2(median(vs)), strings.Join(per, " "))
+	}
+	ratio("b/a", func(p repetition) float64 { return p.batch.rate() })
+	ratio("b'/a", func(p repetition) float64 { return p.oneStream.rate() })
+	ratio("c/a", func(p repetition) float64 { return p.single.rate() })
+
+	if cfg.RSSEvents <= 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	rs := &r.rss
+	switch {
+	case rs.fresh:
+		fmt.Fprintf(w, "RSS after %s events: %s — VmRSS of this process, which holds a fresh in-process server AND the bench client (nothing subtracted); %s before the run; Go heap in use %s; appended at %s events/s\n",
+			thousands(float64(rs.events)), mib(rs.after), mib(rs.before), mib(rs.heapInuse), thousands(rs.rate))
+	default:
+		fmt.Fprintf(w, "RSS after %s more events: %s — process_resident_memory_bytes of the server at %s; %s before the run; appended at %s events/s\n",
+			thousands(float64(rs.events)), mib(rs.after), cfg.ServerURL, mib(rs.before), thousands(rs.rate))
+	}
+}
