@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +186,19 @@ func BenchmarkIngestBatch100OneStream(b *testing.B) {
 
 func BenchmarkIngestSingle(b *testing.B) {
 	benchAppend(b, ctSingle, 16, func(g *generator, n int) *workload { return g.singles("c", n, g.picker().next) })
+}
+
+func TestAddFlags(t *testing.T) {
+	t.Parallel()
+	var cfg IngestConfig
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	cfg.AddFlags(fs)
+	require.NoError(t, fs.Parse([]string{"--rss-events", "200000", "--server", "http://127.0.0.1:7600", "--settle", "2s", "--repetitions=5"}))
+	require.Equal(t, 200_000, cfg.RSSEvents)
+	require.Equal(t, "http://127.0.0.1:7600", cfg.ServerURL)
+	require.Equal(t, 2*time.Second, cfg.Settle)
+	require.Equal(t, 5, cfg.Repetitions)
+	cfg.setDefaults()
+	require.Equal(t, 200_000, cfg.Events)
+	require.NoError(t, cfg.validate())
 }
