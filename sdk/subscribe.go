@@ -200,6 +200,19 @@ func (s *subscription) connect(ctx context.Context, yield func(Record, error) bo
 		if msg.Retry >= 0 {
 			s.minDelay = time.Duration(msg.Retry) * time.Millisecond
 		}
+		switch msg.Event {
+		case "", "message":
+		case "error":
+			// The server lost its source mid-stream; a new connection may
+			// find it again.
+			var detail string
+			if json.Unmarshal([]byte(msg.Data), &detail) != nil {
+				detail = msg.Data
+			}
+			return false, fmt.Errorf("sdk: subscription: the server reported: %s", detail)
+		default:
+			continue // a kind of message this client does not know
+		}
 		if msg.HasData && msg.Data != "" {
 			var rec Record
 			if err := json.Unmarshal([]byte(msg.Data), &rec); err != nil {

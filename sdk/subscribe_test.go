@@ -251,3 +251,39 @@ func waitDone(t *testing.T, done <-chan struct{}) {
 		t.Fatal("the server's handler did not end")
 	}
 }
+
+func TestSubscribeReconnectsAfterAServerError(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var lastIDs []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		lastIDs = append(lastIDs, r.Header.Get("Last-Event-ID"))
+		n := len(lastIDs)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		if n == 1 {
+			fmt.Fprintf(w, ": subscribed after position 0\nretry: 1\n\nid: 1\ndata: %s\n\n", recordLine(1))
+			fmt.Fprint(w, "event: future\ndata: {\"ignored\": true}\n\n")
+			fmt.Fprint(w, "event: error\ndata: \"log unreachable\"\n\n")
+			return
+		}
+		fmt.Fprintf(w, "id: 2\ndata: %s\n\n", recordLine(2))
+		_ = http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+
+	var got []int64
+	for rec, err := range sdk.New(srv.URL, fastReconnect).Subscribe(context.Background(), sdk.Query{}) {
+		require.NoError(t, err)
+		got = append(got, rec.Position)
+		if len(got) == 2 {
+			break
+		}
+	}
+	require.Equal(t, []int64{1, 2}, got)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"", "1"}, lastIDs)
+}
