@@ -14,13 +14,13 @@ func parseBinary(h http.Header, body []byte, lim Limits) (*Event, *Error) {
 	d := getDecoder(lim)
 	defer putDecoder(d, len(body))
 	d.sortErrs = true // header order is map order
-	var contentType []string
+	contentType, nContentType := "", 0
 	for k, vs := range h {
 		switch {
 		case len(k) >= 3 && strings.EqualFold(k[:3], "ce-"):
 			d.header(k, vs)
-		case strings.EqualFold(k, "Content-Type"):
-			contentType = append(contentType, vs...)
+		case strings.EqualFold(k, "Content-Type") && len(vs) > 0:
+			contentType, nContentType = vs[0], nContentType+len(vs)
 		}
 	}
 	// Map order must not leak into the canonical JSON.
@@ -28,10 +28,10 @@ func parseBinary(h http.Header, body []byte, lim Limits) (*Event, *Error) {
 
 	mediaType := ""
 	switch {
-	case len(contentType) > 1:
+	case nContentType > 1:
 		d.addErr(memberPointers[aDataContentType], "Content-Type appears more than once: send one")
-	case len(contentType) == 1 && strings.TrimSpace(contentType[0]) != "":
-		ct := strings.TrimSpace(contentType[0])
+	case nContentType == 1 && strings.TrimSpace(contentType) != "":
+		ct := strings.TrimSpace(contentType)
 		mt, ok := mediaTypeOf(ct)
 		if !ok {
 			d.addErr(memberPointers[aDataContentType], fmt.Sprintf("Content-Type %q is not a media type such as \"application/json\" or \"text/plain; charset=utf-8\"", clip(ct)))
@@ -63,23 +63,24 @@ func (d *decoder) header(key string, vs []string) {
 	}
 	name := d.arena[start:]
 	m := lookupMember(name)
-	ptr := pointerTo(string(name))
+	// The pointer is built only for a problem: this is the hot path.
+	ptr := func() string { return pointerTo(string(name)) }
 	switch {
 	case len(vs) == 0:
 		return
 	case m == mData || m == mDataBase64:
-		d.addErr(ptr, fmt.Sprintf("header %s: in binary mode the data is the request body, not a header", key))
+		d.addErr(ptr(), fmt.Sprintf("header %s: in binary mode the data is the request body, not a header", key))
 		return
 	case m == aDataContentType:
-		d.addErr(ptr, fmt.Sprintf("header %s: in binary mode datacontenttype is the Content-Type header", key))
+		d.addErr(ptr(), fmt.Sprintf("header %s: in binary mode datacontenttype is the Content-Type header", key))
 		return
 	case m < 0 && !validExtName(name):
-		d.addErr(ptr, fmt.Sprintf("header %s does not name a valid extension: after \"ce-\", CloudEvents attribute names are 1 to %d letters a-z and digits 0-9", clip(key), MaxExtNameBytes))
+		d.addErr(ptr(), fmt.Sprintf("header %s does not name a valid extension: after \"ce-\", CloudEvents attribute names are 1 to %d letters a-z and digits 0-9", clip(key), MaxExtNameBytes))
 		return
 	case m >= 0 && !d.see(m) || m < 0 && !d.seeExt(name):
 		return
 	case len(vs) > 1:
-		d.addErr(ptr, fmt.Sprintf("header %s appears %d times: send it once", key, len(vs)))
+		d.addErr(ptr(), fmt.Sprintf("header %s appears %d times: send it once", key, len(vs)))
 		if m >= 0 {
 			d.bad |= 1 << m
 		}
@@ -87,7 +88,7 @@ func (d *decoder) header(key string, vs []string) {
 	}
 	val, msg := d.percentDecode(vs[0])
 	if msg != "" {
-		d.addErr(ptr, fmt.Sprintf("header %s: %s", key, msg))
+		d.addErr(ptr(), fmt.Sprintf("header %s: %s", key, msg))
 		if m >= 0 {
 			d.bad |= 1 << m
 		}
