@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ensue-dev/ensue/internal/server"
 	"github.com/ensue-dev/ensue/internal/servertest"
 	"github.com/ensue-dev/ensue/sdk"
 )
@@ -343,4 +346,70 @@ func TestServerSubscribeRefused(t *testing.T) {
 	var p *sdk.Problem
 	require.ErrorAs(t, errs[0], &p)
 	require.Equal(t, 400, p.Status)
+}
+
+// connTracker dials TCP connections it can all cut at once, as a network
+// failure would.
+type connTracker struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (ct *connTracker) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err == nil {
+		ct.mu.Lock()
+		ct.conns = append(ct.conns, conn)
+		ct.mu.Unlock()
+	}
+	return conn, err
+}
+
+func (ct *connTracker) cutAll() {
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	for _, conn := range ct.conns {
+		conn.Close()
+	}
+	ct.conns = nil
+}
+
+func TestServerSubscribeSurvivesARestart(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	first := servertest.Start(t)
+	var ct connTracker
+	hc := &http.Client{Transport: &http.Transport{DialContext: ct.dial}}
+	c := sdk.New(first.URL, sdk.WithHTTPClient(hc),
+		sdk.WithReconnectPolicy(sdk.ReconnectPolicy{MaxDelay: 200 * time.Millisecond, MaxAttempts: 50}))
+	for i := 1; i <= 3; i++ {
+		_, err := c.Append(ctx, sdk.Event{ID: fmt.Sprint(i), Source: "/s", Type: "tick"})
+		require.NoError(t, err)
+	}
+
+	var ids []string
+	for rec, err := range c.Subscribe(ctx, sdk.Query{}) {
+		require.NoError(t, err)
+		ids = append(ids, rec.Event.ID)
+		if len(ids) == 3 {
+			// The network drops and the server restarts on the same address
+			// and data: the subscription must resume after position 3.
+			ct.cutAll()
+			stopCtx, stopCancel := context.WithTimeout(ctx, 15*time.Second)
+			require.NoError(t, first.Server.Stop(stopCtx))
+			stopCancel()
+			addr := strings.TrimPrefix(first.URL, "http://")
+			second := servertest.StartWith(t, servertest.Options{Config: server.Config{Addr: addr, DataDir: first.DataDir}})
+			require.Equal(t, first.URL, second.URL)
+			for i := 3; i <= 5; i++ { // 3 again: a duplicate, not a new record
+				_, err := c.Append(ctx, sdk.Event{ID: fmt.Sprint(i), Source: "/s", Type: "tick"})
+				require.NoError(t, err)
+			}
+		}
+		if len(ids) == 5 {
+			break
+		}
+	}
+	require.Equal(t, []string{"1", "2", "3", "4", "5"}, ids)
 }
