@@ -5,7 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,4 +205,44 @@ func TestAddFlags(t *testing.T) {
 	cfg.setDefaults()
 	require.Equal(t, 200_000, cfg.Events)
 	require.NoError(t, cfg.validate())
+}
+
+// serveArg makes this test binary an Ensue server (for ServerCommand).
+const serveArg = "ensue-bench-serve"
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == serveArg {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		if err := Serve(ctx, os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func TestRunIngestSmokeChildServer(t *testing.T) {
+	t.Parallel()
+	var out, progress bytes.Buffer
+	cfg := IngestConfig{
+		Repetitions:   1,
+		Events:        2000,
+		SingleEvents:  500,
+		Streams:       200,
+		RSSEvents:     5000,
+		Settle:        50 * time.Millisecond,
+		ServerCommand: []string{os.Args[0], serveArg},
+		Progress:      &progress,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := RunIngest(ctx, cfg, &out)
+	t.Logf("progress:\n%s", progress.String())
+	require.NoError(t, err)
+	report := out.String()
+	t.Logf("report:\n%s", report)
+	require.Contains(t, report, "ratio b/a (median of paired): ")
+	require.Contains(t, report, "VmRSS of the server's own process")
 }

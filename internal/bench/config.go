@@ -59,6 +59,13 @@ type IngestConfig struct {
 	// temporary data directory and the embedded JetStream (sync every
 	// second), and a fresh one for the RSS run.
 	ServerURL string
+	// ServerCommand, when set, runs the Ensue server as a child process:
+	// the command and its arguments, to which the bench appends
+	// `--addr 127.0.0.1:0 --data DIR`; the server must print its URL
+	// (http://127.0.0.1:PORT) on its standard output, as `ensue serve` does.
+	// E.g. {os.Args[0], "serve"}. The server's RSS and CPU are then its own,
+	// not shared with the bench client. A fresh one runs the RSS run.
+	ServerCommand []string
 	// CeilingMaxPending bounds the ceiling's in-flight async publishes
 	// (nats.go's PublishAsyncMaxPending). Default 8192, as Ensue's log.
 	CeilingMaxPending int
@@ -138,6 +145,12 @@ func (c *IngestConfig) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("server URL %q is not an http(s) base URL such as http://127.0.0.1:7600", c.ServerURL))
 		}
+	}
+	if c.ServerURL != "" && len(c.ServerCommand) > 0 {
+		errs = append(errs, errors.New("a server URL and a server command exclude each other: benchmark a running server or start one, not both"))
+	}
+	if len(c.ServerCommand) > 0 && c.ServerCommand[0] == "" {
+		errs = append(errs, errors.New("the server command has no program"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("bench: %w", errors.Join(errs...))

@@ -72,14 +72,7 @@ func (r *run) run(ctx context.Context) (err error) {
 			r.ceil.close()
 		}
 	}()
-	if cfg.ServerURL != "" {
-		r.progress("using the Ensue server at %s", cfg.ServerURL)
-		r.tgt, err = external(ctx, cfg.ServerURL, cfg.Namespace, conns)
-	} else {
-		r.progress("starting an in-process Ensue server")
-		r.tgt, err = startInProcess(ctx, filepath.Join(r.dir, "server"), cfg.Namespace, conns)
-	}
-	if err != nil {
+	if r.tgt, err = r.startTarget(ctx, "server", conns); err != nil {
 		return err
 	}
 	defer func() {
@@ -102,6 +95,23 @@ func (r *run) run(ctx context.Context) (err error) {
 	}
 	r.report()
 	return nil
+}
+
+// startTarget connects to the server under test, or starts one with its
+// data in the run's directory under name.
+func (r *run) startTarget(ctx context.Context, name string, conns int) (*target, error) {
+	cfg := &r.cfg
+	switch {
+	case cfg.ServerURL != "":
+		r.progress("using the Ensue server at %s", cfg.ServerURL)
+		return external(ctx, cfg.ServerURL, cfg.Namespace, conns)
+	case len(cfg.ServerCommand) > 0:
+		r.progress("starting an Ensue server as a child process: %s", strings.Join(cfg.ServerCommand, " "))
+		return startChildTarget(ctx, cfg.ServerCommand, filepath.Join(r.dir, name), cfg.Namespace, conns)
+	default:
+		r.progress("starting an in-process Ensue server")
+		return startInProcess(ctx, filepath.Join(r.dir, name), cfg.Namespace, conns)
+	}
 }
 
 // settle lets the server rest before a phase.
@@ -127,7 +137,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "(a)"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(func() (err error) { rep.ceiling, err = r.ceil.publish(ctx, w); return }); err != nil {
+	if err := rep.timed(r.tgt.child, func() (err error) { rep.ceiling, err = r.ceil.publish(ctx, w); return }); err != nil {
 		return rep, err
 	}
 	r.progress("  (a)  ceiling: %s events/s", thousands(rep.ceiling.rate()))
@@ -137,7 +147,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "(b)"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(func() (err error) {
+	if err := rep.timed(r.tgt.child, func() (err error) {
 		rep.batch, err = r.tgt.cl.appendAll(ctx, "(b)", ctBatch, w, cfg.Clients, nil)
 		return
 	}); err != nil {
@@ -151,7 +161,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "(b')"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(func() (err error) {
+	if err := rep.timed(r.tgt.child, func() (err error) {
 		rep.oneStream, err = r.tgt.cl.appendAll(ctx, "(b')", ctBatch, w, cfg.Clients, nil)
 		return
 	}); err != nil {
@@ -164,7 +174,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "(c)"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(func() (err error) {
+	if err := rep.timed(r.tgt.child, func() (err error) {
 		rep.single, err = r.tgt.cl.appendAll(ctx, "(c)", ctSingle, w, cfg.SingleClients, nil)
 		return
 	}); err != nil {
@@ -177,7 +187,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "the global read"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(func() (err error) {
+	if err := rep.timed(r.tgt.child, func() (err error) {
 		rep.readLog, err = r.tgt.cl.readLog(ctx, rep.batch.firstPos-1, cfg.ReadEvents, cfg.ReadPageSize)
 		return
 	}); err != nil {
@@ -187,7 +197,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "the stream read"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(func() (err error) {
+	if err := rep.timed(r.tgt.child, func() (err error) {
 		rep.readStream, err = r.tgt.cl.readStream(ctx, one, cfg.ReadEvents, cfg.ReadPageSize)
 		return
 	}); err != nil {
@@ -198,10 +208,10 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 }
 
 // timed runs one timed part, noting the CPU the rest of the machine used.
-func (rep *repetition) timed(f func() error) error {
-	from, start := sampleCPU(), time.Now()
+func (rep *repetition) timed(c *child, f func() error) error {
+	from, start := sampleCPU(c), time.Now()
 	err := f()
-	rep.others.add(from, sampleCPU(), time.Since(start))
+	rep.others.add(from, sampleCPU(c), time.Since(start))
 	return err
 }
 
@@ -212,16 +222,18 @@ type rssResult struct {
 	before, after uint64 // bytes
 	heapInuse     uint64 // in-process only
 	rate          float64
-	fresh         bool // a fresh in-process server
+	fresh         bool // a fresh server, started by the bench
 }
 
 // rssRun appends cfg.RSSEvents events (as (b) does, built as they are
-// sent) and reads the server's resident memory once it has settled. In
-// process, it first stops everything else and starts a fresh server, so
-// that the figure is that of a server after exactly that many events.
+// sent) and reads the server's resident memory once it has settled. When
+// the bench started the server, it first stops everything else and starts
+// a fresh server, so that the figure is that of a server after exactly
+// that many events.
 func (r *run) rssRun(ctx context.Context) error {
 	cfg := &r.cfg
-	if r.tgt.inProcess() {
+	var err error
+	if cfg.ServerURL == "" {
 		r.ceil.close()
 		r.ceil = nil
 		err := r.tgt.stop()
@@ -231,13 +243,11 @@ func (r *run) rssRun(ctx context.Context) error {
 		}
 		runtime.GC()
 		debug.FreeOSMemory()
-		var err2 error
-		if r.tgt, err2 = startInProcess(ctx, filepath.Join(r.dir, "rss"), cfg.Namespace, cfg.Clients); err2 != nil {
-			return err2
+		if r.tgt, err = r.startTarget(ctx, "rss", cfg.Clients); err != nil {
+			return err
 		}
 		r.rss.fresh = true
 	}
-	var err error
 	if r.rss.before, err = r.tgt.rss(ctx); err != nil {
 		return err
 	}
@@ -274,9 +284,12 @@ func (r *run) report() {
 	w := r.out
 	fmt.Fprintf(w, "ensue bench ingest — %s, %s/%s, %d CPUs (GOMAXPROCS %d), %s\n",
 		r.start.UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
-	if cfg.ServerURL != "" {
+	switch {
+	case cfg.ServerURL != "":
 		fmt.Fprintf(w, "Ensue:   the server at %s (its own process; its durability setting applies)\n", cfg.ServerURL)
-	} else {
+	case len(cfg.ServerCommand) > 0:
+		fmt.Fprintf(w, "Ensue:   a child process, %s --addr 127.0.0.1:0 --data <temporary directory> (its defaults: embedded JetStream, sync every 1s), reached over HTTP/1.1 with keep-alive\n", strings.Join(cfg.ServerCommand, " "))
+	default:
 		fmt.Fprintf(w, "Ensue:   in-process server on 127.0.0.1 (embedded JetStream, file storage, sync every 1s, temporary data directory), reached over HTTP/1.1 with keep-alive\n")
 	}
 	fmt.Fprintf(w, "ceiling: embedded JetStream in this process (file storage, sync_interval 1s, in-process connection), nats.go jetstream PublishAsync from 1 goroutine, at most %d pending\n", cfg.CeilingMaxPending)
@@ -309,7 +322,11 @@ func (r *run) report() {
 	row("(c)  latency p99, ms", func(p repetition) float64 { return p.singleP99.Seconds() * 1000 }, fixed2)
 	row(fmt.Sprintf("read global log, pages of %d, 1 client", cfg.ReadPageSize), func(p repetition) float64 { return p.readLog.rate() }, thousands)
 	row(fmt.Sprintf("read one stream, pages of %d, 1 client", cfg.ReadPageSize), func(p repetition) float64 { return p.readStream.rate() }, thousands)
-	row("CPU used by other processes, % of the machine", func(p repetition) float64 { return 100 * p.others.share() }, percent)
+	others := "CPU used by other processes, % of the machine"
+	if cfg.ServerURL != "" {
+		others = "CPU used by others (incl. server), % of machine"
+	}
+	row(others, func(p repetition) float64 { return 100 * p.others.share() }, percent)
 	fmt.Fprintln(w)
 	shares := make([]float64, len(r.reps))
 	for i, rep := range r.reps {
@@ -338,6 +355,9 @@ func (r *run) report() {
 	fmt.Fprintln(w)
 	rs := &r.rss
 	switch {
+	case rs.fresh && r.tgt.child != nil:
+		fmt.Fprintf(w, "RSS after %s events: %s — VmRSS of the server's own process (a fresh one); %s before the run; appended at %s events/s\n",
+			thousands(float64(rs.events)), mib(rs.after), mib(rs.before), thousands(rs.rate))
 	case rs.fresh:
 		fmt.Fprintf(w, "RSS after %s events: %s — VmRSS of this process, which holds a fresh in-process server AND the bench client (nothing subtracted); %s before the run; Go heap in use %s; appended at %s events/s\n",
 			thousands(float64(rs.events)), mib(rs.after), mib(rs.before), mib(rs.heapInuse), thousands(rs.rate))

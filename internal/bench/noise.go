@@ -15,8 +15,8 @@ import (
 // the machine used, and prints it next to the figures so that a noisy run
 // is seen for what it is.
 
-// cpuSample is the machine's busy CPU time and this process's CPU time at
-// one instant.
+// cpuSample is the machine's busy CPU time and the bench's own (this
+// process's and its child server's) at one instant.
 type cpuSample struct {
 	machine, self time.Duration
 	ok            bool
@@ -26,10 +26,17 @@ type cpuSample struct {
 // architecture Go supports.
 const clockTick = 10 * time.Millisecond
 
-func sampleCPU() cpuSample {
+func sampleCPU(c *child) cpuSample {
 	self, err := selfCPU()
 	if err != nil {
 		return cpuSample{}
+	}
+	if c != nil {
+		cc, err := c.cpu()
+		if err != nil {
+			return cpuSample{}
+		}
+		self += cc
 	}
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {

@@ -13,12 +13,13 @@ import (
 	"github.com/ensue-dev/ensue/internal/server"
 )
 
-// target is the Ensue server under test: one started in this process, or
-// an external one reached by URL.
+// target is the Ensue server under test: one started in this process, a
+// child process, or an external one reached by URL.
 type target struct {
-	url string
-	srv *server.Server // nil for an external server
-	cl  *client
+	url   string
+	srv   *server.Server // in this process
+	child *child         // a child process
+	cl    *client
 }
 
 // startInProcess starts a server on 127.0.0.1:0 with its data in dir, as
@@ -40,6 +41,21 @@ func startInProcess(ctx context.Context, dir, ns string, conns int) (*target, er
 	return t, nil
 }
 
+// startChildTarget runs the server as a child process (see
+// IngestConfig.ServerCommand) and waits until it is ready.
+func startChildTarget(ctx context.Context, command []string, dir, ns string, conns int) (*target, error) {
+	c, url, err := startChild(ctx, command, dir)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{url: url, child: c, cl: newClient(url, ns, conns)}
+	if err := t.cl.waitReady(ctx, time.Minute); err != nil {
+		_ = t.stop()
+		return nil, err
+	}
+	return t, nil
+}
+
 func external(ctx context.Context, url, ns string, conns int) (*target, error) {
 	t := &target{url: url, cl: newClient(url, ns, conns)}
 	if err := t.cl.waitReady(ctx, 10*time.Second); err != nil {
@@ -52,6 +68,9 @@ func (t *target) inProcess() bool { return t.srv != nil }
 
 func (t *target) stop() error {
 	t.cl.close()
+	if t.child != nil {
+		return t.child.stop()
+	}
 	if t.srv == nil {
 		return nil
 	}
@@ -61,10 +80,13 @@ func (t *target) stop() error {
 }
 
 // cpuTime is the CPU time the server has used so far: this process's when
-// the server runs in it, the server's own (from /metrics) otherwise.
+// the server runs in it, the server's own otherwise.
 func (t *target) cpuTime(ctx context.Context) (time.Duration, error) {
 	if t.inProcess() {
 		return selfCPU()
+	}
+	if t.child != nil {
+		return t.child.cpu()
 	}
 	s, err := t.cl.metric(ctx, "process_cpu_seconds_total")
 	return time.Duration(s * float64(time.Second)), err
@@ -123,19 +145,22 @@ func (t *target) settle(ctx context.Context, least time.Duration) (time.Duration
 }
 
 // rss is the server's resident memory in bytes: VmRSS of this process for
-// an in-process server, process_resident_memory_bytes of its /metrics
-// otherwise.
+// an in-process server, of the child for a child process,
+// process_resident_memory_bytes of its /metrics otherwise.
 func (t *target) rss(ctx context.Context) (uint64, error) {
 	if t.inProcess() {
-		return selfStatus("VmRSS")
+		return procStatus("self", "VmRSS")
+	}
+	if t.child != nil {
+		return t.child.rss()
 	}
 	v, err := t.cl.metric(ctx, "process_resident_memory_bytes")
 	return uint64(v), err
 }
 
-// selfStatus reads a "kB" field of /proc/self/status, in bytes.
-func selfStatus(field string) (uint64, error) {
-	b, err := os.ReadFile("/proc/self/status")
+// procStatus reads a "kB" field of /proc/PID/status, in bytes.
+func procStatus(pid, field string) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, fmt.Errorf("read the resident memory: %w", err)
 	}
@@ -155,5 +180,5 @@ func selfStatus(field string) (uint64, error) {
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("/proc/self/status has no %s in kB", field)
+	return 0, fmt.Errorf("/proc/%s/status has no %s in kB", pid, field)
 }
