@@ -50,7 +50,7 @@ func TestParseBatch(t *testing.T) {
 		},
 		{
 			"one too large",
-			`[` + with(`"data":"` + strings.Repeat("x", 100) + `"`) + `,` + with("") + `]`,
+			`[` + with(`"data":"`+strings.Repeat("x", 100)+`"`) + `,` + with("") + `]`,
 			event.Limits{MaxEventBytes: 100},
 			[][]string{{""}, ok},
 		},

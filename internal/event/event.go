@@ -89,10 +89,10 @@ type Attributes struct {
 	// by name so that equal Attributes encode equally.
 	Extensions map[string]any
 
-	// Data is the event's data as JSON; nil (or JSON null) for none.
+	// Data is the event's data as JSON; empty (or JSON null) for none.
 	Data json.RawMessage
-	// DataBinary is data that is not JSON, carried as data_base64. At most one
-	// of Data and DataBinary may be set.
+	// DataBinary is data that is not JSON, carried as data_base64; empty for
+	// none. At most one of Data and DataBinary may be set.
 	DataBinary []byte
 }
 

@@ -43,9 +43,9 @@ func newEvent(a *Attributes, lim Limits) (*Event, *Error) {
 	}
 
 	switch {
-	case a.Data != nil && a.DataBinary != nil:
+	case len(a.Data) > 0 && len(a.DataBinary) > 0:
 		d.addErr(memberPointers[mDataBase64], "an event carries either `data` or `data_base64`, not both: set Data or DataBinary")
-	case a.Data != nil:
+	case len(a.Data) > 0:
 		d.jsonData(a.Data)
 	case len(a.DataBinary) > 0:
 		d.data, d.dataKind = a.DataBinary, dataBinary

@@ -56,6 +56,11 @@ func TestNew(t *testing.T) {
 			json:  with(`"data_base64":"AAEC"`),
 		},
 		{
+			name:  "empty data is none",
+			attrs: event.Attributes{ID: "1", Source: "/s", Type: "t", Data: json.RawMessage{}, DataBinary: []byte{}},
+			json:  with(""),
+		},
+		{
 			name:  "JSON null data is none",
 			attrs: event.Attributes{ID: "1", Source: "/s", Type: "t", Data: json.RawMessage("null")},
 			json:  with(""),
