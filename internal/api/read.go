@@ -124,21 +124,41 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := r.PathValue("position")
+	if !isInteger(raw) {
+		writeProblem(w, badRequest(fmt.Sprintf("%q is not a position: positions are integers from 1", clip(raw, 40)), event.FieldError{Pointer: "position", Message: "not an integer"}))
+		return
+	}
+	// An integer that cannot be a position (0, negative, past uint64) names
+	// no event: 404, like any other absent position.
 	pos, err := strconv.ParseUint(raw, 10, 64)
-	if err != nil || pos == 0 {
-		writeProblem(w, badRequest(fmt.Sprintf("%q is not a position: positions are integers from 1", clip(raw, 40)), event.FieldError{Pointer: "position", Message: "not a positive integer"}))
-		return
-	}
-	rec, err := a.store.Get(r.Context(), ns, pos)
-	if err != nil {
-		p := problemOf(err)
-		if p.Status == http.StatusNotFound {
-			p.Detail = fmt.Sprintf("no event at position %d in namespace %q", pos, ns)
+	if err == nil && pos > 0 {
+		var rec store.Record
+		if rec, err = a.store.Get(r.Context(), ns, pos); err == nil {
+			a.writeRecord(w, rec)
+			return
 		}
-		writeProblem(w, p)
-		return
+	} else {
+		err = store.ErrNotFound
 	}
-	a.writeRecord(w, rec)
+	p = problemOf(err)
+	if p.Status == http.StatusNotFound {
+		p.Detail = fmt.Sprintf("no event at position %s in namespace %q", clip(raw, 40), ns)
+	}
+	writeProblem(w, p)
+}
+
+// isInteger reports whether s is a decimal integer, optionally negative.
+func isInteger(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *API) lookup(w http.ResponseWriter, r *http.Request) {
