@@ -193,7 +193,12 @@ func (s *Store) append(ctx context.Context, ns string, evs []*event.Event, depth
 		for k, i := range toLog {
 			entries[k] = entryOf(evs[i])
 		}
-		lres := s.log.Append(ctx, ns, entries)
+		// Not the caller's ctx: once published, an event may be stored
+		// whether or not anyone waits for its acknowledgement. Giving up
+		// when the client goes away would release its identity unremembered,
+		// and the client's retry would store it again. The log bounds the
+		// wait with its own timeout.
+		lres := s.log.Append(context.WithoutCancel(ctx), ns, entries)
 		ids := make([]index.Identity, 0, len(toLog))
 		ies := make([]index.Entry, 0, len(toLog))
 		for k, i := range toLog {
@@ -323,7 +328,9 @@ func (s *Store) AppendAtomic(ctx context.Context, ns string, evs []*event.Event)
 	for k, i := range owned {
 		entries[k] = entryOf(evs[i])
 	}
-	lres, err := s.log.AppendAtomic(ctx, ns, entries)
+	// Not the caller's ctx, for the reason given in append: a committed
+	// batch reported as failed would be stored again by a retry.
+	lres, err := s.log.AppendAtomic(context.WithoutCancel(ctx), ns, entries)
 	if err != nil {
 		var be *eventlog.BatchError
 		if errors.As(err, &be) && be.Index >= 0 {
