@@ -429,5 +429,5 @@ func parseVersion(b []byte) (int64, bool) {
 // isInteger reports whether a JSON number's text is an integer: no fraction
 // or exponent.
 func isInteger(num []byte) bool {
-	return bytes.IndexAny(num, ".eE") < 0
+	return !bytes.ContainsAny(num, ".eE")
 }
