@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -355,4 +356,36 @@ func TestInvalidBaseURL(t *testing.T) {
 		_, err := sdk.New(base).Get(context.Background(), 1)
 		require.ErrorContains(t, err, "invalid server URL", base)
 	}
+}
+
+func TestRecordsReadsOnPastEmptyFilteredPages(t *testing.T) {
+	t.Parallel()
+	rec := func(pos int) string {
+		return fmt.Sprintf(`{"position": %d, "recorded_at": "2026-03-01T10:00:00Z", "event": {"id": "e%d", "source": "s", "type": "t"}}`, pos, pos)
+	}
+	pages := map[string]string{
+		"0":  `{"records": [` + rec(1) + `,` + rec(2) + `], "next": 2}`,
+		"2":  `{"records": [], "next": 50}`, // the scan budget ran out before a match
+		"50": `{"records": [` + rec(51) + `], "next": 51}`,
+		"51": `{"records": [], "next": 51}`,
+	}
+	var mu sync.Mutex
+	var afters []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		after := r.URL.Query().Get("after")
+		mu.Lock()
+		afters = append(afters, after)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, pages[after])
+	}))
+	t.Cleanup(srv.Close)
+
+	var got []int64
+	for r, err := range sdk.New(srv.URL).Records(context.Background(), sdk.Query{Type: "t"}) {
+		require.NoError(t, err)
+		got = append(got, r.Position)
+	}
+	require.Equal(t, []int64{1, 2, 51}, got)
+	require.Equal(t, []string{"0", "2", "50", "51"}, afters)
 }

@@ -153,7 +153,7 @@ func ExampleClient_Events() {
 		}
 	}
 
-	// Follow Next from page to page until a page is empty.
+	// Follow Next from page to page until the end (Records does it too).
 	q := sdk.Query{Limit: 2}
 	for {
 		page, err := c.Events(ctx, q)
@@ -161,8 +161,12 @@ func ExampleClient_Events() {
 			fmt.Println("error:", err)
 			return
 		}
-		if len(page.Records) == 0 {
+		if page.End(q.After) {
 			break
+		}
+		if len(page.Records) == 0 {
+			q.After = page.Next // a filter skipped records: read on
+			continue
 		}
 		var values []int
 		for _, rec := range page.Records {
@@ -180,6 +184,28 @@ func ExampleClient_Events() {
 	// [0 1]
 	// [2 3]
 	// [4]
+}
+
+func ExampleClient_Records() {
+	ctx := context.Background()
+	c := sdk.New(serverURL, sdk.WithNamespace("example-records"))
+	for _, typ := range []string{"door.opened", "door.closed", "door.opened"} {
+		if _, err := c.Append(ctx, sdk.Event{Source: "/building", Type: typ}); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+	}
+
+	for rec, err := range c.Records(ctx, sdk.Query{Type: "door.opened"}) {
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		fmt.Println(rec.Event.Type)
+	}
+	// Output:
+	// door.opened
+	// door.opened
 }
 
 func ExampleClient_Stream() {

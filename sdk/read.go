@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"iter"
 	"net/url"
 	"strconv"
 	"time"
@@ -63,8 +64,18 @@ func (q Query) values(withAfter, withLimit bool) url.Values {
 // Page is one page of records.
 type Page struct {
 	Records []Record `json:"records"`
-	// Next is the position to pass as Query.After for the following page.
+	// Next is the position to pass as Query.After for the following page:
+	// the highest position the server examined, which may be past the last
+	// record when a filter skipped records.
 	Next int64 `json:"next"`
+}
+
+// End reports whether p, read with Query.After set to after, is the end of
+// the log for now: no records and no progress. A filtered page may be empty
+// yet have moved Next on (the server bounds how much one read examines);
+// reading on from Next then finds more.
+func (p Page) End(after int64) bool {
+	return len(p.Records) == 0 && p.Next <= after
 }
 
 // Get returns the record at a position, or an error matching ErrNotFound.
@@ -84,12 +95,40 @@ func (c *Client) Lookup(ctx context.Context, source, id string) (Record, error) 
 }
 
 // Events returns one page of the records q selects, in log order. To read
-// on, call it again with q.After set to the page's Next; a page with no
-// records means there is nothing more for now.
+// on, call it again with q.After set to the page's Next, until Page.End;
+// Records does that for you.
 func (c *Client) Events(ctx context.Context, q Query) (Page, error) {
 	var p Page
 	err := c.do(ctx, "GET", "/v1/events", q.values(true, true), nil, "", &p)
 	return p, err
+}
+
+// Records iterates over every record q selects, in log order, reading page
+// after page (of q.Limit records) until the end of the log as it is when the
+// last page is read. It yields an error and stops if a page cannot be read.
+// For records still to come, use Subscribe.
+func (c *Client) Records(ctx context.Context, q Query) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		if q.After < 0 {
+			q.After = 0
+		}
+		for {
+			page, err := c.Events(ctx, q)
+			if err != nil {
+				yield(Record{}, err)
+				return
+			}
+			for _, rec := range page.Records {
+				if !yield(rec, nil) {
+					return
+				}
+			}
+			if page.End(q.After) || page.Next <= q.After {
+				return
+			}
+			q.After = page.Next
+		}
+	}
 }
 
 // StreamQuery selects records of one stream.

@@ -235,16 +235,25 @@ func TestServerEventsPagesAndFilters(t *testing.T) {
 
 	var all []sdk.Record
 	q := sdk.Query{Limit: 10}
+	pages := 0
 	for {
 		page, err := c.Events(ctx, q)
 		require.NoError(t, err)
-		if len(page.Records) == 0 {
+		if page.End(q.After) {
 			break
 		}
+		pages++
 		all = append(all, page.Records...)
 		q.After = page.Next
 	}
 	require.Len(t, all, 25)
+	require.Equal(t, 3, pages)
+	var iterated []sdk.Record
+	for rec, err := range c.Records(ctx, sdk.Query{Limit: 7}) {
+		require.NoError(t, err)
+		iterated = append(iterated, rec)
+	}
+	require.Equal(t, all, iterated)
 	for i := 1; i < len(all); i++ {
 		require.Greater(t, all[i].Position, all[i-1].Position)
 	}
