@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +50,8 @@ type API struct {
 	mux     *http.ServeMux
 	log     *slog.Logger
 	metrics *metrics
+
+	segmentRoutes []segmentRoute
 }
 
 // New builds the handler.
@@ -74,8 +78,15 @@ func New(cfg Config) *API {
 	m.HandleFunc("GET /v1/events", a.listEvents)
 	m.HandleFunc("GET /v1/events/lookup", a.lookup)
 	m.HandleFunc("GET /v1/events/{position}", a.getEvent)
-	m.HandleFunc("GET /v1/streams/{stream}", a.readStream)
-	m.HandleFunc("GET /v1/correlations/{id}", a.correlation)
+	a.segmentRoutes = []segmentRoute{
+		{prefix: "/v1/streams/", name: "stream", handler: a.readStream},
+		{prefix: "/v1/correlations/", name: "id", handler: a.correlation},
+	}
+	for _, route := range a.segmentRoutes {
+		// ServeHTTP matches these first; the mux keeps them so that its
+		// table lists every route.
+		m.HandleFunc("GET "+route.prefix+"{"+route.name+"}", route.handler)
+	}
 	m.HandleFunc("GET /v1/subscribe", a.subscribe)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -101,7 +112,40 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, &Problem{Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the server failed to handle this request; it keeps serving. Please report it with the request that caused it."})
 		}
 	}()
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		for _, route := range a.segmentRoutes {
+			if v, ok := singleSegment(r.URL.EscapedPath(), route.prefix); ok {
+				r.SetPathValue(route.name, v)
+				route.handler(w, r)
+				return
+			}
+		}
+	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// segmentRoute is a GET route whose last segment is a name chosen by clients
+// (a stream, a correlation id). ServeMux cleans paths before matching, so
+// that a name such as ".", "..", "a/../b" (sent as a%2F..%2Fb) or "/" (sent
+// as %2F) would be redirected elsewhere or not found; these routes are
+// matched on the escaped path instead, before the mux.
+type segmentRoute struct {
+	prefix, name string
+	handler      http.HandlerFunc
+}
+
+// singleSegment returns the unescaped rest of an escaped path after prefix
+// when that rest is one non-empty segment.
+func singleSegment(escapedPath, prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(escapedPath, prefix)
+	if !ok || rest == "" || strings.IndexByte(rest, '/') >= 0 {
+		return "", false
+	}
+	v, err := url.PathUnescape(rest)
+	if err != nil {
+		return "", false
+	}
+	return v, true
 }
 
 var namespaceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)

@@ -453,12 +453,14 @@ func TestReadCorrelations(t *testing.T) {
 	recs, _ = decodeRecords(t, c.get("/v1/correlations/nobody"))
 	require.Empty(t, recs)
 
-	// Ids needing percent-encoding.
-	c.appendOK(event("a/b c"))
-	c.appendOK(event("child", "correlationid", "a/b c"))
-	eventually(t, 5*time.Second, func() bool {
-		recs, _ = decodeRecords(t, c.get("/v1/correlations/"+url.PathEscape("a/b c")))
-		return len(recs) >= 2
-	}, "correlation")
-	require.Equal(t, []string{"a/b c", "child"}, ids(t, recs))
+	// Ids needing percent-encoding, or that a path cleaner would remove.
+	for _, id := range []string{"a/b c", "/", "..", ".", "a/../b", "a//b", "%2F", "é?#"} {
+		c.appendOK(event(id))
+		c.appendOK(event("child of "+id, "correlationid", id))
+		eventually(t, 5*time.Second, func() bool {
+			recs, _ = decodeRecords(t, c.get("/v1/correlations/"+url.PathEscape(id)))
+			return len(recs) >= 2
+		}, "correlation %q", id)
+		require.Equal(t, []string{id, "child of " + id}, ids(t, recs))
+	}
 }
