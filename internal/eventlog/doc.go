@@ -6,8 +6,9 @@
 // enforces expected versions with JetStream's per-subject expected sequence,
 // so it stays correct with several writers on several nodes. It knows nothing
 // about CloudEvents beyond the bytes it stores: parsing, identity and dedupe
-// live above it. One conformance suite (conformance.go) is run against every
-// way of reaching JetStream: embedded, and an external cluster.
+// live above it. One conformance suite (logtest.Exercise) is run against every
+// way of reaching JetStream: embedded, and an external 3-node cluster
+// (cluster_test.go runs real nats-server processes and kills one under load).
 //
 // Layout of the log: one JetStream stream; each event is one message on the
 // subject <prefix>.<namespace>.<stream token>, one subject per event stream

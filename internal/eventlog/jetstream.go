@@ -39,7 +39,8 @@ type Config struct {
 	Replicas int
 	// MaxEventBytes is the largest event accepted. Default 1 MiB.
 	MaxEventBytes int
-	// Timeout bounds each call whose context has no deadline. Default 10s.
+	// Timeout bounds each call whose context has no deadline, and how long
+	// an append waits for its acknowledgement. Default 10s.
 	Timeout time.Duration
 	// MaxCachedStreams bounds the per-stream version cache. Default 100,000.
 	MaxCachedStreams int
@@ -97,15 +98,20 @@ type JetStream struct {
 	// staleReads counts reads a direct get answered short and the stream
 	// leader completed (see "Reads and replicas" in read.go).
 	staleReads atomic.Uint64
+	// inProcessRetries and conflictRetries count publishes refused with
+	// 10164 and 10071 and tried again.
+	inProcessRetries, conflictRetries atomic.Uint64
 }
 
 var _ Log = (*JetStream)(nil)
 
 // streamState caches a stream's version and the position of its last event.
-// Holding mu serialises this node's appends to the stream; JetStream's
-// expected subject sequence keeps other nodes honest.
+// Holding lock serialises this process's appends to the stream (JetStream's
+// expected subject sequence keeps other processes honest); it is a channel
+// so that a caller waiting for it gives up when its context ends, never
+// later because another caller's context is longer.
 type streamState struct {
-	mu      sync.Mutex
+	lock    chan struct{} // holds one token while an append owns the stream
 	known   bool
 	version uint64
 	lastSeq uint64
@@ -121,7 +127,10 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*JetStream, error) {
 		return nil, fmt.Errorf("eventlog: the NATS server's max_payload is %d bytes; events of up to %d bytes need at least %d: raise max_payload in the server's configuration or lower the event size limit",
 			mp, cfg.MaxEventBytes, cfg.MaxEventBytes+HeaderRoom)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	// Without an ack timeout, a publish whose ack never comes (its stream
+	// leader died with it in flight) stays pending in nats.go forever,
+	// and 8192 of them stall every later append.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(cfg.Timeout))
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: %w", err)
 	}
@@ -175,7 +184,7 @@ func (l *JetStream) state(subject string) *streamState {
 			// JetStream's expected sequence check confirms or refutes.
 			clear(l.streams)
 		}
-		st = &streamState{}
+		st = &streamState{lock: make(chan struct{}, 1)}
 		l.streams[subject] = st
 	}
 	return st
@@ -205,8 +214,8 @@ func parseVersion(s string) (uint64, error) {
 
 // lockStreams locks the state of every stream named in entries, in sorted
 // order so that concurrent batches cannot deadlock, and returns them by
-// stream name with an unlock function.
-func (l *JetStream) lockStreams(ns string, entries []Entry) (map[string]*streamState, func()) {
+// stream name with an unlock function. It fails when ctx ends first.
+func (l *JetStream) lockStreams(ctx context.Context, ns string, entries []Entry) (map[string]*streamState, func(), error) {
 	var names []string
 	for _, e := range entries {
 		if e.Stream != "" {
@@ -214,23 +223,29 @@ func (l *JetStream) lockStreams(ns string, entries []Entry) (map[string]*streamS
 		}
 	}
 	if len(names) == 0 {
-		return nil, func() {}
+		return nil, func() {}, nil
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
 	states := make(map[string]*streamState, len(names))
 	locked := make([]*streamState, 0, len(names))
+	unlock := func() {
+		for _, st := range locked {
+			<-st.lock
+		}
+	}
 	for _, n := range names {
 		st := l.state(l.subj.stream(ns, n))
-		st.mu.Lock()
+		select {
+		case st.lock <- struct{}{}:
+		case <-ctx.Done():
+			unlock()
+			return nil, nil, fmt.Errorf("%w: waiting for earlier appends to stream %q: %v", ErrUnavailable, n, ctx.Err())
+		}
 		states[n] = st
 		locked = append(locked, st)
 	}
-	return states, func() {
-		for _, st := range locked {
-			st.mu.Unlock()
-		}
-	}
+	return states, unlock, nil
 }
 
 // Append implements Log.
@@ -238,7 +253,13 @@ func (l *JetStream) Append(ctx context.Context, ns string, entries []Entry) []Re
 	ctx, cancel := l.withTimeout(ctx)
 	defer cancel()
 	results := make([]Result, len(entries))
-	states, unlock := l.lockStreams(ns, entries)
+	states, unlock, err := l.lockStreams(ctx, ns, entries)
+	if err != nil {
+		for i := range results {
+			results[i].Err = err
+		}
+		return results
+	}
 	defer unlock()
 	// Entries are published in segments in which each stream occurs at
 	// most once: within a segment every publish is pipelined; the next
@@ -293,24 +314,27 @@ func (l *JetStream) appendSegment(ctx context.Context, ns string, seg []Entry, r
 		if seg[k].Stream != "" {
 			st = states[seg[k].Stream]
 		}
-		select {
-		case ack := <-fut.Ok():
+		ack, err := awaitAck(ctx, fut)
+		switch {
+		case ack != nil:
 			res[k].Position = ack.Sequence
 			if st != nil {
 				st.version++
 				st.lastSeq = ack.Sequence
 				res[k].Version = st.version
 			}
-		case err := <-fut.Err():
+		case err != nil:
 			if st != nil {
 				st.known = false
 				if retryable(err) {
+					l.countRetry(err)
 					retry = append(retry, k)
 					continue
 				}
 			}
 			res[k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
-		case <-ctx.Done():
+		default:
+			// Maybe stored, maybe not: the next append re-reads the stream.
 			if st != nil {
 				st.known = false
 			}
@@ -320,6 +344,26 @@ func (l *JetStream) appendSegment(ctx context.Context, ns string, seg []Entry, r
 	for _, k := range retry {
 		e := seg[k]
 		res[k] = l.appendOne(ctx, l.subj.stream(ns, e.Stream), e, states[e.Stream])
+	}
+}
+
+// awaitAck waits for a publish's outcome: its ack, or its error, or the end
+// of ctx (nil, nil). An outcome already in wins over the end of ctx.
+func awaitAck(ctx context.Context, fut jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	select {
+	case ack := <-fut.Ok():
+		return ack, nil
+	case err := <-fut.Err():
+		return nil, err
+	default:
+	}
+	select {
+	case ack := <-fut.Ok():
+		return ack, nil
+	case err := <-fut.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, nil
 	}
 }
 
@@ -378,6 +422,7 @@ func (l *JetStream) appendOne(ctx context.Context, subject string, e Entry, st *
 		if !retryable(err) || attempt >= 100 {
 			return Result{Err: fmt.Errorf("%w: publish: %v", ErrUnavailable, err)}
 		}
+		l.countRetry(err)
 		if inProcess(err) {
 			select {
 			case <-time.After(backoff):
@@ -386,6 +431,15 @@ func (l *JetStream) appendOne(ctx context.Context, subject string, e Entry, st *
 			}
 			backoff = min(2*backoff, 50*time.Millisecond)
 		}
+	}
+}
+
+// countRetry records why a publish is about to be retried.
+func (l *JetStream) countRetry(err error) {
+	if inProcess(err) {
+		l.inProcessRetries.Add(1)
+	} else {
+		l.conflictRetries.Add(1)
 	}
 }
 
@@ -409,14 +463,21 @@ func (l *JetStream) AppendAtomic(ctx context.Context, ns string, entries []Entry
 	}
 	ctx, cancel := l.withTimeout(ctx)
 	defer cancel()
-	states, unlock := l.lockStreams(ns, entries)
+	states, unlock, err := l.lockStreams(ctx, ns, entries)
+	if err != nil {
+		return nil, &BatchError{Index: -1, Err: err}
+	}
 	defer unlock()
 	backoff := time.Millisecond
 	for attempt := 0; ; attempt++ {
 		res, err := l.tryAtomic(ctx, ns, entries, states)
-		if err == nil || !retryable(err) || attempt >= 100 {
+		if err == nil || !retryable(err) {
 			return res, err
 		}
+		if attempt >= 100 {
+			return nil, &BatchError{Index: -1, Err: fmt.Errorf("%w: batch refused %d times: %v", ErrUnavailable, attempt+1, err)}
+		}
+		l.countRetry(err)
 		// A stale cache or a write still replicating: re-read and retry.
 		for _, st := range states {
 			st.known = false

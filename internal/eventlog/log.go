@@ -61,7 +61,14 @@ type Log interface {
 	// Append stores entries in order, each on its own: one failing entry
 	// (e.g. a wrong expected version) does not stop the others. It returns
 	// one result per entry. Entries of one stream are given consecutive
-	// versions in input order; positions follow input order.
+	// versions, and increasing positions, in input order. Positions follow
+	// input order across streams too, except when JetStream refuses an
+	// entry for a transient reason (another process appended to its stream
+	// in the meantime, or a cluster was still replicating an earlier write
+	// to it) after later entries of the call were already sent: the entry is
+	// then stored again, after them. AppendAtomic keeps input order always.
+	// A failure that is not a wrong expected version is ErrUnavailable; the
+	// entry may or may not have been stored.
 	Append(ctx context.Context, ns string, entries []Entry) []Result
 	// AppendAtomic stores all entries or none. On failure the error is a
 	// *BatchError naming the entry at fault when one is.
