@@ -388,8 +388,401 @@ func TestClusterConformance(t *testing.T) {
 		t.Run(n.name+"-"+role, func(t *testing.T) {
 			t.Parallel()
 			l := openLog(t, c.connect(t, i), stream)
-			t.Cleanup(func() { t.Logf("%d reads were completed by the stream leader", l.StaleReads()) })
+			t.Cleanup(func() {
+				t.Logf("%d reads were completed by the stream leader; %d appends retried after 10164, %d after 10071",
+					l.StaleReads(), l.InProcessRetries(), l.ConflictRetries())
+			})
 			logtest.Exercise(t, logtest.Harness{Open: func(t *testing.T) eventlog.Log { return l }})
 		})
 	}
+}
+
+// loadRecorder collects what the load generators of
+// TestClusterNodeKilledUnderLoad were told.
+type loadRecorder struct {
+	mu        sync.Mutex
+	acked     []ackedEntry
+	failed    map[string]int // by error kind
+	conflicts int
+	slowest   time.Duration
+	slowestOp string
+}
+
+type ackedEntry struct {
+	stream string
+	data   string
+	res    eventlog.Result
+}
+
+func (r *loadRecorder) call(op string, took time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if took > r.slowest {
+		r.slowest, r.slowestOp = took, op
+	}
+}
+
+func (r *loadRecorder) ack(stream, data string, res eventlog.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acked = append(r.acked, ackedEntry{stream: stream, data: data, res: res})
+}
+
+func (r *loadRecorder) fail(t *testing.T, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case errors.Is(err, eventlog.ErrWrongExpectedVersion):
+		r.conflicts++
+	case errors.Is(err, eventlog.ErrUnavailable):
+		r.failed["unavailable"]++
+	default:
+		// Every failure must be one a caller can branch on.
+		t.Errorf("append failed with an unclassified error: %v", err)
+		r.failed["other"]++
+	}
+}
+
+func (r *loadRecorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.acked)
+}
+
+// TestClusterNodeKilledUnderLoad kills the stream leader's node with
+// SIGKILL while appends are running, then restarts it, and checks that
+// nothing acknowledged is lost or duplicated and that streams stay dense.
+func TestClusterNodeKilledUnderLoad(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs a 3-node nats-server cluster")
+	}
+	testStart := time.Now()
+	c := startCluster(t)
+	stream := uniqueStreamName("KILL")
+	ns := logtest.Namespace("kill")
+	// One log per node, as three Ensue processes would have, each preferring
+	// its own node and failing over to the others.
+	logs := make([]*eventlog.JetStream, len(c.nodes))
+	for i := range c.nodes {
+		logs[i] = openLog(t, c.connect(t, i), stream)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	control := c.connect(t, 0)
+
+	const (
+		coldStreams = 300
+		hotStream   = "hot"
+		callTimeout = 2 * time.Second
+		// A call may overrun its context by this much (scheduling under
+		// -race on a small machine), never by a whole retry or timeout.
+		overrun = 500 * time.Millisecond
+	)
+	rec := &loadRecorder{failed: map[string]int{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	timed := func(op string, f func(ctx context.Context)) {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		start := time.Now()
+		f(cctx)
+		took := time.Since(start)
+		rec.call(op, took)
+		if took > callTimeout+overrun {
+			t.Errorf("%s took %v with a %v context", op, took, callTimeout)
+		}
+	}
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
+	// Single appends to a few hundred streams, no expected version.
+	for w := range 6 {
+		l := logs[w%len(logs)]
+		wg.Go(func() {
+			for i := 0; !stopped(); i++ {
+				s := fmt.Sprintf("cold-%d", (w*7919+i*31)%coldStreams)
+				data := fmt.Sprintf(`{"w":%d,"i":%d}`, w, i)
+				timed("append", func(cctx context.Context) {
+					r := l.Append(cctx, ns, []eventlog.Entry{{Stream: s, Expected: eventlog.AnyVersion, Data: []byte(data)}})[0]
+					if r.Err != nil {
+						rec.fail(t, r.Err)
+						return
+					}
+					rec.ack(s, data, r)
+				})
+			}
+		})
+	}
+	// Expected-version appends to one hot stream from every log.
+	for w := range logs {
+		l := logs[w]
+		wg.Go(func() {
+			for i := 0; !stopped(); i++ {
+				data := fmt.Sprintf(`{"hot":%d,"i":%d}`, w, i)
+				timed("expected-version append", func(cctx context.Context) {
+					v, _, err := l.StreamVersion(cctx, ns, hotStream)
+					if err != nil {
+						rec.fail(t, err)
+						return
+					}
+					r := l.Append(cctx, ns, []eventlog.Entry{{Stream: hotStream, Expected: int64(v), Data: []byte(data)}})[0]
+					if r.Err != nil {
+						rec.fail(t, r.Err)
+						return
+					}
+					if r.Version != v+1 {
+						t.Errorf("append expecting version %d got version %d", v, r.Version)
+					}
+					rec.ack(hotStream, data, r)
+				})
+			}
+		})
+	}
+	// A subscriber follows the namespace from the start through the kill;
+	// it must see every record once, in log order.
+	sub, err := logs[2].Subscribe(ctx, eventlog.Query{Namespace: ns})
+	require.NoError(t, err)
+	defer sub.Stop()
+	var subMu sync.Mutex
+	var subSeen []uint64
+	var subErr error
+	subCtx, subCancel := context.WithCancel(ctx)
+	defer subCancel()
+	subDone := make(chan struct{})
+	go func() {
+		defer close(subDone)
+		for {
+			r, err := sub.Next(subCtx)
+			subMu.Lock()
+			if err != nil {
+				if subCtx.Err() == nil {
+					subErr = err
+				}
+				subMu.Unlock()
+				return
+			}
+			subSeen = append(subSeen, r.Position)
+			subMu.Unlock()
+		}
+	}()
+	// Atomic batches of three entries over the cold streams.
+	wg.Go(func() {
+		l := logs[1]
+		for i := 0; !stopped(); i++ {
+			es := make([]eventlog.Entry, 3)
+			for k := range es {
+				es[k] = eventlog.Entry{
+					Stream:   fmt.Sprintf("cold-%d", (i*3+k)*17%coldStreams),
+					Expected: eventlog.AnyVersion,
+					Data:     []byte(fmt.Sprintf(`{"atomic":%d,"k":%d}`, i, k)),
+				}
+			}
+			timed("atomic append", func(cctx context.Context) {
+				res, err := l.AppendAtomic(cctx, ns, es)
+				if err != nil {
+					rec.fail(t, err)
+					return
+				}
+				for k, r := range res {
+					rec.ack(es[k].Stream, string(es[k].Data), r)
+				}
+			})
+		}
+	})
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}()
+
+	// Let the load run, then kill the stream leader's node.
+	loadStart := time.Now()
+	require.True(t, poll(ctx, 10*time.Millisecond, func() bool { return rec.count() >= 500 }), "no load")
+	leader := streamLeader(ctx, t, control, stream)
+	victim := c.node(leader)
+	before := rec.count()
+	killedAt := time.Now()
+	victim.kill()
+	t.Logf("killed %s (stream leader) after %d appends acknowledged in %v", leader, before, killedAt.Sub(loadStart).Round(time.Millisecond))
+
+	// Wait for a new leader, keep writing through it for a while.
+	var newLeader string
+	require.True(t, poll(ctx, 20*time.Millisecond, func() bool {
+		l := streamLeader(ctx, t, control, stream)
+		newLeader = l
+		return l != leader
+	}), "no new stream leader")
+	electedAt := time.Now()
+	t.Logf("%s leads after %v", newLeader, electedAt.Sub(killedAt).Round(time.Millisecond))
+	afterElection := rec.count()
+	require.True(t, poll(ctx, 10*time.Millisecond, func() bool { return rec.count() >= afterElection+500 }),
+		"appends did not resume under the new leader")
+
+	// Bring the killed node back and keep writing while it catches up.
+	victim.start(t, natsServerBinary(t))
+	// Read the latest acknowledged appends back through the restarted node
+	// while it catches up: its replica is the likeliest to be behind.
+	var vnc *nats.Conn
+	require.True(t, poll(ctx, 10*time.Millisecond, func() bool {
+		vnc, err = nats.Connect(victim.url(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+		return err == nil
+	}), "connect to the restarted %s: %v", victim.name, err)
+	t.Cleanup(vnc.Close)
+	// Until the node is back in the cluster, it cannot answer JetStream
+	// requests at all.
+	var vl *eventlog.JetStream
+	require.True(t, poll(ctx, 10*time.Millisecond, func() bool {
+		octx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		vl, err = eventlog.Open(octx, vnc, eventlog.Config{Replicas: 3, Stream: stream})
+		return err == nil
+	}), "open the log through the restarted %s: %v", victim.name, err)
+	var catchUpReads, catchUpUnavailable int
+	wg.Go(func() {
+		for !stopped() {
+			rec.mu.Lock()
+			a := rec.acked[len(rec.acked)-1]
+			rec.mu.Unlock()
+			timed("read through the restarted node", func(cctx context.Context) {
+				r, err := vl.Get(cctx, a.res.Position)
+				if errors.Is(err, eventlog.ErrUnavailable) {
+					catchUpUnavailable++
+					return
+				}
+				if err != nil || string(r.Data) != a.data {
+					t.Errorf("Get(%d) through the restarted node: %q, %v; acknowledged %q", a.res.Position, r.Data, err, a.data)
+					return
+				}
+				recs, _, err := vl.ReadStream(cctx, ns, a.stream, a.res.Version, 1, false)
+				if errors.Is(err, eventlog.ErrUnavailable) {
+					catchUpUnavailable++
+					return
+				}
+				if err != nil || len(recs) != 1 || string(recs[0].Data) != a.data {
+					t.Errorf("ReadStream(%s, %d) through the restarted node: %v, %v; acknowledged %q", a.stream, a.res.Version, recs, err, a.data)
+					return
+				}
+				catchUpReads++
+			})
+		}
+	})
+	c.waitHealthy(ctx, victim)
+	t.Logf("%s back and current %v after the kill (%d more appends acknowledged since the election)",
+		leader, time.Since(killedAt).Round(time.Millisecond), rec.count()-afterElection)
+	afterRestart := rec.count()
+	require.True(t, poll(ctx, 10*time.Millisecond, func() bool { return rec.count() >= afterRestart+300 }),
+		"appends stalled after the restart")
+	t.Logf("300 more appends acknowledged %v after the kill", time.Since(killedAt).Round(time.Millisecond))
+	close(stop)
+	wg.Wait()
+	loadEnd := time.Now()
+	for i, l := range logs {
+		t.Logf("log %d: %d asynchronous publishes still awaiting an acknowledgement", i, l.PublishAsyncPending())
+	}
+
+	rec.mu.Lock()
+	t.Logf("%d appends acknowledged, %d expected-version conflicts, failures %v, slowest call %v (%s)",
+		len(rec.acked), rec.conflicts, rec.failed, rec.slowest.Round(time.Millisecond), rec.slowestOp)
+	acked := rec.acked
+	rec.mu.Unlock()
+
+	t.Logf("through the restarted node while it caught up: %d reads of the latest append, %d unavailable, %d completed by the leader",
+		catchUpReads, catchUpUnavailable, vl.StaleReads())
+	staleBefore := vl.StaleReads()
+
+	// Verify everything through the restarted node too.
+
+	positions := make(map[uint64]ackedEntry, len(acked))
+	type streamVersion struct {
+		stream  string
+		version uint64
+	}
+	byVersion := make(map[streamVersion]ackedEntry, len(acked))
+	for _, a := range acked {
+		if prev, dup := positions[a.res.Position]; dup {
+			t.Fatalf("position %d acknowledged twice: %q and %q", a.res.Position, prev.data, a.data)
+		}
+		positions[a.res.Position] = a
+		sv := streamVersion{a.stream, a.res.Version}
+		if prev, dup := byVersion[sv]; dup {
+			t.Fatalf("%s version %d acknowledged twice: %q and %q", a.stream, a.res.Version, prev.data, a.data)
+		}
+		byVersion[sv] = a
+	}
+	for _, a := range acked {
+		r, err := vl.Get(ctx, a.res.Position)
+		require.NoError(t, err, "acknowledged position %d", a.res.Position)
+		require.Equal(t, a.data, string(r.Data), "position %d", a.res.Position)
+		require.Equal(t, a.stream, r.Stream, "position %d", a.res.Position)
+		require.Equal(t, a.res.Version, r.Version, "position %d", a.res.Position)
+		require.Equal(t, ns, r.Namespace)
+	}
+	streams := []string{hotStream}
+	for i := range coldStreams {
+		streams = append(streams, fmt.Sprintf("cold-%d", i))
+	}
+	total := 0
+	for _, s := range streams {
+		recs, cur, err := vl.ReadStream(ctx, ns, s, 1, 100_000, false)
+		require.NoError(t, err)
+		require.Len(t, recs, int(cur), "%s", s)
+		seen := make(map[string]bool, len(recs))
+		for i, r := range recs {
+			require.Equal(t, uint64(i+1), r.Version, "%s is dense", s)
+			require.False(t, seen[string(r.Data)], "%s holds %s twice", s, r.Data)
+			seen[string(r.Data)] = true
+			if a, ok := byVersion[streamVersion{s, r.Version}]; ok {
+				require.Equal(t, a.res.Position, r.Position, "%s version %d", s, r.Version)
+			}
+		}
+		total += len(recs)
+	}
+	// Nothing else in the namespace, and in log order.
+	var n int
+	var after uint64
+	for {
+		recs, next, err := vl.Read(ctx, eventlog.Query{Namespace: ns, After: after, Limit: 1000})
+		require.NoError(t, err)
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			require.Greater(t, r.Position, after)
+			after = r.Position
+		}
+		n += len(recs)
+		after = next
+	}
+	require.Equal(t, total, n, "records in the namespace")
+
+	subCount := func() int {
+		subMu.Lock()
+		defer subMu.Unlock()
+		return len(subSeen)
+	}
+	require.True(t, poll(ctx, 10*time.Millisecond, func() bool { return subCount() >= total }),
+		"the subscriber saw %d of %d records", subCount(), total)
+	subCancel()
+	<-subDone
+	require.NoError(t, subErr)
+	for i := 1; i < len(subSeen); i++ {
+		require.Greater(t, subSeen[i], subSeen[i-1], "subscription order at record %d", i)
+	}
+	require.Len(t, subSeen, total)
+	for i, l := range logs {
+		t.Logf("log %d: retried %d appends refused while a write was replicating (10164), %d after another writer got there first (10071)",
+			i, l.InProcessRetries(), l.ConflictRetries())
+	}
+	t.Logf("%d records stored (%d unacknowledged but stored), %d reads completed by the leader while verifying; load %v, verify %v, whole test %v",
+		total, total-len(acked), vl.StaleReads()-staleBefore, loadEnd.Sub(testStart).Round(time.Millisecond),
+		time.Since(loadEnd).Round(time.Millisecond), time.Since(testStart).Round(time.Millisecond))
 }
