@@ -12,7 +12,7 @@ import (
 
 func parseBinary(h http.Header, body []byte, lim Limits) (*Event, *Error) {
 	d := getDecoder(lim)
-	defer putDecoder(d, len(body))
+	defer putDecoder(d)
 	d.sortErrs = true // header order is map order
 	contentType, nContentType := "", 0
 	for k, vs := range h {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/valyala/fastjson"
 )
 
 // Member indexes: the attributes an Event has a field for, then the other
@@ -118,11 +116,13 @@ const (
 )
 
 // decoder is the scratch state for decoding one event at a time. It is
-// pooled: every byte slice in it may alias parser, header or pooled memory,
-// and finish copies what the Event keeps.
+// pooled: every byte slice in it may alias the body, the headers or pooled
+// memory, and finish copies what the Event keeps.
 type decoder struct {
-	p   fastjson.Parser
 	lim Limits
+
+	members []member // where the members of the body's event objects are
+	elems   []span   // where the elements of a batch are
 
 	val     [numAttrs][]byte
 	seen    uint32 // members given, even as null, for finding duplicates
@@ -147,8 +147,8 @@ type decoder struct {
 
 var decoderPool = sync.Pool{New: func() any { return new(decoder) }}
 
-// maxPooledBytes bounds the body size whose scratch memory goes back into the
-// pool; a decoder that held a larger body is left to the garbage collector.
+// maxPooledBytes bounds the scratch memory that goes back into the pool; a
+// decoder that grew larger for a big body is left to the garbage collector.
 const maxPooledBytes = 4 << 20
 
 func getDecoder(lim Limits) *decoder {
@@ -157,8 +157,8 @@ func getDecoder(lim Limits) *decoder {
 	return d
 }
 
-func putDecoder(d *decoder, bodyLen int) {
-	if bodyLen > maxPooledBytes || cap(d.arena) > maxPooledBytes || cap(d.out) > maxPooledBytes {
+func putDecoder(d *decoder) {
+	if cap(d.arena) > maxPooledBytes || cap(d.out) > maxPooledBytes || cap(d.members) > maxPooledBytes/64 {
 		return
 	}
 	d.reset()

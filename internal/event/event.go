@@ -64,7 +64,7 @@ type Event struct {
 
 	// JSON is the canonical stored encoding: the CloudEvent in the CloudEvents
 	// JSON format, compact, without the expectedversion extension. It is the
-	// event's own memory: it aliases no pooled or parser memory.
+	// event's own memory: it aliases no pooled scratch memory or input.
 	JSON []byte
 }
 

@@ -49,6 +49,17 @@ func FuzzParseStructured(f *testing.F) {
 			return
 		}
 		require.True(t, json.Valid(body), "accepted invalid JSON %q", body)
+		// The attributes read as encoding/json reads them.
+		var attrs map[string]any
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber() // numbers such as 1e400 overflow float64
+		require.NoError(t, dec.Decode(&attrs))
+		require.Equal(t, attrs["id"], ev.ID)
+		require.Equal(t, attrs["source"], ev.Source)
+		require.Equal(t, attrs["type"], ev.Type)
+		if s, ok := attrs["subject"].(string); ok {
+			require.Equal(t, s, ev.Subject)
+		}
 		checkEvent(t, ev, fuzzLimits)
 	})
 }

@@ -11,7 +11,7 @@ import (
 
 func newEvent(a *Attributes, lim Limits) (*Event, *Error) {
 	d := getDecoder(lim)
-	defer putDecoder(d, len(a.Data)+len(a.DataBinary))
+	defer putDecoder(d)
 	d.setString(aSpecVersion, "1.0")
 	for m, s := range [...]string{
 		aID: a.ID, aSource: a.Source, aType: a.Type, aSubject: a.Subject, aTime: a.Time,

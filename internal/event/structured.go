@@ -1,87 +1,97 @@
 package event
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"slices"
 	"unicode/utf8"
-
-	"github.com/valyala/fastjson"
 )
 
-// checkBody checks that a JSON body is valid UTF-8 and valid JSON nesting at
-// most maxDepth deep, so that fastjson may parse it.
-func checkBody(body []byte, maxDepth int) *Error {
+// check checks a JSON body: valid UTF-8, valid JSON nesting at most maxDepth
+// deep. It records the members of the objects at recDepth (see checker) in d.
+func (d *decoder) check(body []byte, maxDepth, recDepth int) *Error {
 	if !utf8.Valid(body) {
-		return bodyError(TitleMalformedJSON, fmt.Sprintf("the body is not valid UTF-8: invalid byte 0x%02x at byte %d; JSON must be UTF-8", body[invalidUTF8At(body)], invalidUTF8At(body)))
+		at := invalidUTF8At(body)
+		return bodyError(TitleMalformedJSON, fmt.Sprintf("the body is not valid UTF-8: invalid byte 0x%02x at byte %d; JSON must be UTF-8", body[at], at))
 	}
-	if err := checkJSON(body, maxDepth); err != nil {
+	c := checker{b: body, maxDepth: maxDepth, recDepth: recDepth, members: d.members[:0], elems: d.elems[:0]}
+	err := c.run()
+	d.members, d.elems = c.members, c.elems // keep the memory for the next body
+	if err != nil {
 		return bodyError(TitleMalformedJSON, "the body is not valid JSON: "+err.Error())
 	}
 	return nil
 }
 
-// parse runs fastjson on a body checkBody accepted.
-func (d *decoder) parse(body []byte) (*fastjson.Value, *Error) {
-	v, err := d.p.ParseBytes(body)
-	if err != nil {
-		// checkJSON is stricter than fastjson, so this means a bug here.
-		return nil, bodyError(TitleMalformedJSON, "the body is not valid JSON: "+err.Error())
+// rootKind returns the first byte of a checked body's value.
+func rootKind(body []byte) byte {
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c
 	}
-	return v, nil
+	return 0
 }
 
 func parseStructured(body []byte, lim Limits) (*Event, *Error) {
-	if err := checkBody(body, MaxDepth); err != nil {
-		return nil, err
-	}
 	d := getDecoder(lim)
-	defer putDecoder(d, len(body))
-	v, err := d.parse(body)
-	if err != nil {
+	defer putDecoder(d)
+	if err := d.check(body, MaxDepth, 1); err != nil {
 		return nil, err
 	}
-	if t := v.Type(); t != fastjson.TypeObject {
-		msg := fmt.Sprintf("a structured event must be a JSON object, got %s", typeName(t))
-		if t == fastjson.TypeArray {
+	if k := rootKind(body); k != '{' {
+		msg := "a structured event must be a JSON object, got " + kindName(k)
+		if k == '[' {
 			msg += "; send a batch of events as application/cloudevents-batch+json"
 		}
 		return nil, bodyError(TitleInvalidEvent, msg)
 	}
-	return d.decodeObject(v, new(Event))
+	for _, m := range d.members {
+		d.member(body, m)
+	}
+	return d.finish(new(Event))
 }
 
 func parseBatch(body []byte, lim Limits) ([]*Event, []error, *Error) {
-	// The array adds one level above the events.
-	if err := checkBody(body, MaxDepth+1); err != nil {
-		return nil, nil, err
-	}
 	d := getDecoder(lim)
-	defer putDecoder(d, len(body))
-	v, err := d.parse(body)
-	if err != nil {
+	defer putDecoder(d)
+	// The array adds one level above the events, whose members are recorded.
+	if err := d.check(body, MaxDepth+1, 2); err != nil {
 		return nil, nil, err
 	}
-	if t := v.Type(); t != fastjson.TypeArray {
-		msg := fmt.Sprintf("a batch must be a JSON array of events, got %s", typeName(t))
-		if t == fastjson.TypeObject {
+	if k := rootKind(body); k != '[' {
+		msg := "a batch must be a JSON array of events, got " + kindName(k)
+		if k == '{' {
 			msg += "; send a single event as application/cloudevents+json"
 		}
 		return nil, nil, bodyError(TitleInvalidBatch, msg)
 	}
-	items, _ := v.Array()
+	items := d.elems
 	if len(items) > lim.MaxBatch {
 		return nil, nil, bodyError(TitleInvalidBatch, fmt.Sprintf("the batch holds %d events: at most %d are allowed in one request; split it", len(items), lim.MaxBatch))
 	}
+	// The members are in body order, so each element's are the next run.
+	members := d.members
 	events := make([]*Event, len(items))
 	errs := make([]error, len(items))
 	slab := make([]Event, len(items))
 	for i, item := range items {
-		if t := item.Type(); t != fastjson.TypeObject {
-			errs[i] = bodyError(TitleInvalidEvent, fmt.Sprintf("a batch element must be a JSON object holding one event, got %s", typeName(t)))
+		if k := body[item.start]; k != '{' {
+			errs[i] = bodyError(TitleInvalidEvent, "a batch element must be a JSON object holding one event, got "+kindName(k))
 			continue
 		}
-		ev, err := d.decodeObject(item, &slab[i])
+		n := 0
+		for n < len(members) && members[n].elem == i {
+			n++
+		}
+		for _, m := range members[:n] {
+			d.member(body, m)
+		}
+		members = members[n:]
+		ev, err := d.finish(&slab[i])
 		d.reset()
 		if err != nil {
 			errs[i] = err
@@ -92,67 +102,67 @@ func parseBatch(body []byte, lim Limits) ([]*Event, []error, *Error) {
 	return events, errs, nil
 }
 
-func typeName(t fastjson.Type) string {
-	switch t {
-	case fastjson.TypeTrue, fastjson.TypeFalse:
-		return "a boolean"
-	case fastjson.TypeNull:
-		return "null"
-	case fastjson.TypeArray:
-		return "an array"
-	case fastjson.TypeObject:
+// kindName names the kind of JSON value that starts with byte k.
+func kindName(k byte) string {
+	switch k {
+	case '{':
 		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
 	}
-	return "a " + t.String()
+	return "a number"
 }
 
-// decodeObject decodes the members of one event object into d and finishes
-// the event into ev.
-func (d *decoder) decodeObject(v *fastjson.Value, ev *Event) (*Event, *Error) {
-	o, _ := v.Object()
-	o.Visit(d.member)
-	return d.finish(ev)
+// str returns the text of the checked JSON string val (quotes included),
+// decoded into the arena if it has escapes.
+func (d *decoder) str(val []byte) []byte {
+	s := val[1 : len(val)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	start := len(d.arena)
+	d.arena = appendUnescaped(d.arena, s)
+	return d.arena[start:]
 }
 
-// member decodes one top-level member of an event object. key and the values
-// taken from v alias the parser's memory, which outlives the decoding.
-func (d *decoder) member(key []byte, v *fastjson.Value) {
+// member decodes one top-level member of an event object. The bytes it keeps
+// alias body or the arena, both of which outlive the decoding.
+func (d *decoder) member(body []byte, mb member) {
+	key := d.str(body[mb.key.start-1 : mb.key.end+1])
+	val := body[mb.val.start:mb.val.end]
 	m := lookupMember(key)
 	if m < 0 {
-		d.extMember(key, v)
+		d.extMember(key, val)
 		return
 	}
 	if !d.see(m) {
 		return
 	}
+	k := val[0]
+	if k == 'n' {
+		return // an optional member given as null is absent; a required one is missing
+	}
 	ptr := memberPointers[m]
-	if m == mData {
-		// Type would unescape a string in place, after which fastjson would
-		// re-escape it with strconv.Quote, which is not JSON. Marshalling
-		// untouched values copies the checked text, compacted.
+	switch m {
+	case mData:
 		start := len(d.arena)
-		d.arena = v.MarshalTo(d.arena)
-		if string(d.arena[start:]) == "null" {
-			d.arena = d.arena[:start]
-			return
-		}
+		d.arena = appendCompact(d.arena, val)
 		d.data, d.dataKind = d.arena[start:], dataJSON
 		d.present |= 1 << mData
-		return
-	}
-	t := v.Type()
-	if t == fastjson.TypeNull {
-		return // an optional attribute given as null is absent; a required one is missing
-	}
-	switch m {
 	case mDataBase64:
-		if t != fastjson.TypeString {
-			d.addErr(ptr, fmt.Sprintf("data_base64 must be a string of standard base64, got %s", typeName(t)))
+		if k != '"' {
+			d.addErr(ptr, "data_base64 must be a string of standard base64, got "+kindName(k))
 			return
 		}
 		d.present |= 1 << mDataBase64 // given, so it conflicts with data even if invalid
-		s, _ := v.StringBytes()
-		if msg := checkBase64(s, d); msg != "" {
+		s := d.str(val)
+		if msg := d.checkBase64(s); msg != "" {
 			d.addErr(ptr, msg)
 			return
 		}
@@ -160,33 +170,32 @@ func (d *decoder) member(key []byte, v *fastjson.Value) {
 			d.data, d.dataKind = s, dataBase64
 		}
 	case mExpectedVersion:
-		if t != fastjson.TypeNumber {
-			d.addErr(ptr, fmt.Sprintf("expectedversion must be a JSON integer from 0 to 9223372036854775807, e.g. 3, got %s", typeName(t)))
+		if !isNumber(k) {
+			d.addErr(ptr, "expectedversion must be a JSON integer from 0 to 9223372036854775807, e.g. 3, got "+kindName(k))
 			return
 		}
-		d.setExpectedVersion(d.rawNumber(v), "a JSON integer")
+		d.setExpectedVersion(val, "a JSON integer")
 	case aSequence:
 		switch {
-		case t == fastjson.TypeString:
-			s, _ := v.StringBytes()
-			d.addExt(m, key, extString, s)
-		case t == fastjson.TypeNumber && isInteger(d.peekNumber(v)):
-			d.addExt(m, key, extNumber, d.rawNumber(v))
+		case k == '"':
+			d.addExt(m, key, extString, d.str(val))
+		case isNumber(k) && isInteger(val):
+			d.addExt(m, key, extNumber, val)
 		default:
-			what := typeName(t)
-			if t == fastjson.TypeNumber {
-				what = string(d.peekNumber(v))
+			what := kindName(k)
+			if isNumber(k) {
+				what = string(val)
 			}
 			d.addErr(ptr, fmt.Sprintf("extension `sequence` must be a string or an integer, got %s", clip(what)))
 			d.bad |= 1 << m
 		}
 	default:
-		if t != fastjson.TypeString {
-			d.addErr(ptr, fmt.Sprintf("attribute `%s` must be a string, got %s", memberNames[m], typeName(t)))
+		if k != '"' {
+			d.addErr(ptr, fmt.Sprintf("attribute `%s` must be a string, got %s", memberNames[m], kindName(k)))
 			d.bad |= 1 << m
 			return
 		}
-		s, _ := v.StringBytes()
+		s := d.str(val)
 		if m >= aCorrelationID {
 			d.addExt(m, key, extString, s)
 			return
@@ -196,8 +205,10 @@ func (d *decoder) member(key []byte, v *fastjson.Value) {
 	}
 }
 
+func isNumber(k byte) bool { return k == '-' || k >= '0' && k <= '9' }
+
 // extMember decodes a member that is no attribute Ensue knows: an extension.
-func (d *decoder) extMember(key []byte, v *fastjson.Value) {
+func (d *decoder) extMember(key, val []byte) {
 	if !d.seeExt(key) {
 		return
 	}
@@ -205,41 +216,24 @@ func (d *decoder) extMember(key []byte, v *fastjson.Value) {
 		d.addErr(pointerTo(string(key)), invalidExtNameMsg(string(key)))
 		return
 	}
-	switch t := v.Type(); t {
-	case fastjson.TypeNull:
+	switch k := val[0]; {
+	case k == 'n':
 		// Absent, as the JSON format asks of any attribute given as null.
-	case fastjson.TypeString:
-		s, _ := v.StringBytes()
-		d.addExt(-1, key, extString, s)
-	case fastjson.TypeNumber:
-		d.addExt(-1, key, extNumber, d.rawNumber(v))
-	case fastjson.TypeTrue:
-		d.addExt(-1, key, extBool, []byte("true"))
-	case fastjson.TypeFalse:
-		d.addExt(-1, key, extBool, []byte("false"))
+	case k == '"':
+		d.addExt(-1, key, extString, d.str(val))
+	case k == 't' || k == 'f':
+		d.addExt(-1, key, extBool, val)
+	case isNumber(k):
+		d.addExt(-1, key, extNumber, val)
 	default:
-		d.addErr(pointerTo(string(key)), fmt.Sprintf("extension `%s` must be a string, a number or a boolean, got %s", key, typeName(t)))
+		d.addErr(pointerTo(string(key)), fmt.Sprintf("extension `%s` must be a string, a number or a boolean, got %s", key, kindName(k)))
 	}
-}
-
-// rawNumber returns the JSON text of a number value, copied to the arena.
-func (d *decoder) rawNumber(v *fastjson.Value) []byte {
-	start := len(d.arena)
-	d.arena = v.MarshalTo(d.arena)
-	return d.arena[start:]
-}
-
-// peekNumber returns the JSON text of a number value without keeping it.
-func (d *decoder) peekNumber(v *fastjson.Value) []byte {
-	start := len(d.arena)
-	b := v.MarshalTo(d.arena)
-	return b[start:]
 }
 
 var strictBase64 = base64.StdEncoding.Strict()
 
 // checkBase64 returns what is wrong with s as standard padded base64, or "".
-func checkBase64(s []byte, d *decoder) string {
+func (d *decoder) checkBase64(s []byte) string {
 	for i, c := range s {
 		if c == '\r' || c == '\n' { // the decoder skips these silently
 			return fmt.Sprintf("data_base64 is not standard base64 (RFC 4648 §4, padded): line break at byte %d", i)

@@ -344,7 +344,7 @@ func TestEventJSONIsItsOwnMemory(t *testing.T) {
 	for i := range body {
 		body[i] = 'X'
 	}
-	// Parse more events through the pooled parser, to reuse its memory.
+	// Parse more events through the pooled decoder, to reuse its memory.
 	for range 10 {
 		_, err := event.ParseStructured([]byte(with(`"data":{"c":"dddddddddddddddddddddddddd"}`)), event.Limits{})
 		require.NoError(t, err)

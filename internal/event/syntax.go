@@ -1,21 +1,22 @@
 package event
 
 import (
+	"bytes"
 	"fmt"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// fastjson's parser is built for speed, not for judging input: it accepts
-// NaN, Inf, numbers such as "1-2", unknown escapes and raw control characters
-// in strings, and its errors carry no byte offset; its Validate recurses
-// without a depth limit. So every body is first checked here against RFC 8259
-// (plus I-JSON's ban on unpaired surrogates, so that every string decodes to
-// valid Unicode), with a depth limit, and only then handed to fastjson, which
-// can then no longer fail or misread it.
+// Every body is checked here against RFC 8259, plus I-JSON's ban on unpaired
+// surrogates so that every string decodes to valid Unicode, with a depth
+// limit and errors that carry a byte offset. The same pass records where the
+// members of the event objects are, which is all the structure an envelope
+// needs: attribute values are decoded from those spans, and data is copied
+// from its span as checked text, never built into a tree.
 
 // MaxDepth is how deeply an event may nest JSON, counting the event object
-// itself: its data may nest MaxDepth-1 levels. It stays well below
-// fastjson.MaxDepth, so fastjson never sees text deeper than it handles.
+// itself: its data may nest MaxDepth-1 levels. The checker recurses once per
+// level, so this also bounds its stack.
 const MaxDepth = 128
 
 // syntaxError is a JSON syntax problem at a byte offset of the checked text.
@@ -33,8 +34,35 @@ func (e *syntaxError) Error() string {
 // UTF-8 (checked before, once per body).
 func checkJSON(b []byte, maxDepth int) *syntaxError {
 	c := checker{b: b, maxDepth: maxDepth}
+	return c.run()
+}
+
+// span is the byte range [start, end) of a checked body.
+type span struct{ start, end int }
+
+// member is one member of a recorded object.
+type member struct {
+	key  span // between the quotes, as written (escapes and all)
+	val  span // the JSON value
+	elem int  // the index of the root array element it is in
+}
+
+// checker checks one JSON text. With recDepth > 0 it also records the members
+// of every object at that depth (1: the root object, 2: the objects in a root
+// array) and the elements of a root array.
+type checker struct {
+	b        []byte
+	maxDepth int
+
+	recDepth int
+	members  []member
+	elems    []span
+	elem     int
+}
+
+func (c *checker) run() *syntaxError {
 	i := c.ws(0)
-	if i == len(b) {
+	if i == len(c.b) {
 		return &syntaxError{Offset: i, Msg: "the JSON text is empty"}
 	}
 	i, err := c.value(i, 0)
@@ -42,15 +70,10 @@ func checkJSON(b []byte, maxDepth int) *syntaxError {
 		return err
 	}
 	i = c.ws(i)
-	if i < len(b) {
+	if i < len(c.b) {
 		return c.fail(i, "unexpected %s after the end of the JSON value", c.describe(i))
 	}
 	return nil
-}
-
-type checker struct {
-	b        []byte
-	maxDepth int
 }
 
 func (c *checker) fail(i int, format string, args ...any) *syntaxError {
@@ -129,21 +152,30 @@ func (c *checker) object(i, depth int) (int, *syntaxError) {
 	if i < len(c.b) && c.b[i] == '}' {
 		return i + 1, nil
 	}
+	record := depth == c.recDepth
 	for {
 		if i >= len(c.b) || c.b[i] != '"' {
 			return i, c.fail(i, "unexpected %s, expecting a string as object member name", c.describe(i))
 		}
+		var m member
+		m.key.start = i + 1
 		var err *syntaxError
 		if i, err = c.str(i + 1); err != nil {
 			return i, err
 		}
+		m.key.end = i - 1
 		i = c.ws(i)
 		if i >= len(c.b) || c.b[i] != ':' {
 			return i, c.fail(i, "unexpected %s, expecting ':' after object member name", c.describe(i))
 		}
 		i = c.ws(i + 1)
+		m.val.start = i
 		if i, err = c.value(i, depth); err != nil {
 			return i, err
+		}
+		if record {
+			m.val.end, m.elem = i, c.elem
+			c.members = append(c.members, m)
 		}
 		i = c.ws(i)
 		if i >= len(c.b) {
@@ -165,10 +197,18 @@ func (c *checker) array(i, depth int) (int, *syntaxError) {
 	if i < len(c.b) && c.b[i] == ']' {
 		return i + 1, nil
 	}
+	record := depth == 1 && c.recDepth > 0
 	for {
+		start := i
+		if record {
+			c.elem = len(c.elems)
+		}
 		var err *syntaxError
 		if i, err = c.value(i, depth); err != nil {
 			return i, err
+		}
+		if record {
+			c.elems = append(c.elems, span{start, i})
 		}
 		i = c.ws(i)
 		if i >= len(c.b) {
@@ -230,7 +270,7 @@ func (c *checker) escape(i int) (int, *syntaxError) {
 	default:
 		return i + 1, c.fail(i+1, "invalid escape \\%s in a string; valid ones are \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX", c.esc(i+1))
 	}
-	r, ok := c.hex4(i + 2)
+	r, ok := hex4(c.b, i+2)
 	if !ok {
 		return i, c.fail(i, "invalid \\u escape in a string: \\u must be followed by 4 hex digits")
 	}
@@ -240,7 +280,7 @@ func (c *checker) escape(i int) (int, *syntaxError) {
 	case r >= 0xd800 && r <= 0xdbff:
 		j := i + 6
 		if j+1 < len(c.b) && c.b[j] == '\\' && c.b[j+1] == 'u' {
-			if lo, ok := c.hex4(j + 2); ok && lo >= 0xdc00 && lo <= 0xdfff {
+			if lo, ok := hex4(c.b, j+2); ok && lo >= 0xdc00 && lo <= 0xdfff {
 				return j + 6, nil
 			}
 		}
@@ -258,12 +298,13 @@ func (c *checker) esc(i int) string {
 	return string(r)
 }
 
-func (c *checker) hex4(i int) (rune, bool) {
-	if i+4 > len(c.b) {
+// hex4 decodes the four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
 		return 0, false
 	}
 	var r rune
-	for _, ch := range c.b[i : i+4] {
+	for _, ch := range b[i : i+4] {
 		switch {
 		case ch >= '0' && ch <= '9':
 			r = r<<4 | rune(ch-'0')
@@ -346,12 +387,62 @@ func appendCompact(dst, src []byte) []byte {
 			dst = append(dst, src[start:i]...)
 			start = i + 1
 		case '"':
-			for i++; src[i] != '"'; i++ {
-				if src[i] == '\\' {
-					i++
-				}
-			}
+			i = stringEnd(src, i+1)
 		}
 	}
 	return append(dst, src[start:]...)
+}
+
+// stringEnd returns the offset of the closing quote of the checked string
+// whose content starts at i.
+func stringEnd(b []byte, i int) int {
+	for {
+		q := bytes.IndexByte(b[i:], '"') + i
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for q-1-n >= i && b[q-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return q
+		}
+		i = q + 1
+	}
+}
+
+// appendUnescaped appends the text of the checked JSON string content s (the
+// bytes between the quotes) to dst. The checker has made sure that every
+// escape is valid and every surrogate paired.
+func appendUnescaped(dst, s []byte) []byte {
+	for {
+		i := bytes.IndexByte(s, '\\')
+		if i < 0 {
+			return append(dst, s...)
+		}
+		dst = append(dst, s[:i]...)
+		c := s[i+1]
+		s = s[i+2:]
+		switch c {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, _ := hex4(s, 0)
+			s = s[4:]
+			if utf16.IsSurrogate(r) {
+				lo, _ := hex4(s, 2)
+				r, s = utf16.DecodeRune(r, lo), s[6:]
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // '"', '\\', '/'
+			dst = append(dst, c)
+		}
+	}
 }
