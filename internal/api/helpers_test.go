@@ -29,10 +29,6 @@ const (
 	ctProblem    = "application/problem+json"
 )
 
-// httpClient has a timeout, so that a hung server fails a test instead of
-// the whole run.
-var httpClient = &http.Client{Timeout: 30 * time.Second}
-
 // nsSeq makes namespaces unique within the test binary.
 var nsSeq atomic.Int64
 
@@ -44,18 +40,32 @@ type client struct {
 	t    testing.TB
 	base string
 	ns   string // "" sends no Ensue-Namespace header
+	// hc has a timeout, so that a hung server fails a test instead of the
+	// whole run; its transport is the server's own (see newClient).
+	hc *http.Client
 }
 
 // newClient starts a fresh server and returns a client in a fresh namespace.
 func newClient(t testing.TB) *client {
 	t.Helper()
 	srv := servertest.Start(t)
-	return &client{t: t, base: srv.URL, ns: newNS()}
+	// http.Server.Shutdown waits up to 5s for a connection that was opened
+	// but has not sent a request yet, and a shared transport leaves such
+	// connections behind when requests race for one; each server gets its
+	// own transport, whose idle connections close before the server stops.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	return &client{t: t, base: srv.URL, ns: newNS(), hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
 // in returns a client of the same server in a fresh namespace, for subtest t.
 func (c *client) in(t testing.TB) *client {
-	return &client{t: t, base: c.base, ns: newNS()}
+	return &client{t: t, base: c.base, ns: newNS(), hc: c.hc}
+}
+
+// with returns a copy of c with another namespace header ("" for none).
+func (c *client) with(t testing.TB, ns string) *client {
+	return &client{t: t, base: c.base, ns: ns, hc: c.hc}
 }
 
 // response is what a request answered.
@@ -86,7 +96,7 @@ func (c *client) do(method, path string, body io.Reader, hdr ...string) *respons
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := c.hc.Do(req)
 	require.NoError(c.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -384,7 +394,7 @@ func (c *client) subscribe(query string, hdr ...string) *sse {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req) // no client timeout: it streams
+	resp, err := c.hc.Transport.RoundTrip(req) // no client timeout: it streams
 	if err != nil {
 		cancel()
 		require.NoError(c.t, err)

@@ -132,7 +132,7 @@ func TestHostileInput(t *testing.T) {
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", ctStructured)
 		req.Header.Set("ce-x", strings.Repeat("a", 2<<20))
-		resp, err := httpClient.Do(req)
+		resp, err := c.hc.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)

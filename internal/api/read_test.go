@@ -21,7 +21,7 @@ func TestNamespaces(t *testing.T) {
 	t.Run("invalid header", func(t *testing.T) {
 		t.Parallel()
 		for _, ns := range []string{"Default", "-a", "a_b", "a.b", "a b", "é", strings.Repeat("a", 64), "a/b", "*", ">", "a\xff"} {
-			c := &client{t: t, base: srv.base, ns: ns}
+			c := srv.with(t, ns)
 			requireProblem(t, c.post("", ctStructured, mustJSON(t, event("x"))), http.StatusBadRequest)
 			for _, path := range []string{"/v1/events", "/v1/events/1", "/v1/events/lookup?source=/test&id=x", "/v1/streams/s", "/v1/correlations/x", "/v1/subscribe"} {
 				requireProblem(t, c.get(path), http.StatusBadRequest)
@@ -32,15 +32,15 @@ func TestNamespaces(t *testing.T) {
 	t.Run("valid header", func(t *testing.T) {
 		t.Parallel()
 		for _, ns := range []string{"a", "0", strings.Repeat("z", 63), "a-", "9-x-y"} {
-			c := &client{t: t, base: srv.base, ns: ns}
+			c := srv.with(t, ns)
 			okJSON(t, c.post("", ctStructured, mustJSON(t, event(newNS()))))
 		}
 	})
 
 	t.Run("default namespace", func(t *testing.T) {
 		t.Parallel()
-		none := &client{t: t, base: srv.base}
-		def := &client{t: t, base: srv.base, ns: "default"}
+		none := srv.with(t, "")
+		def := srv.with(t, "default")
 		id := newNS()
 		pos := requireResult(t, none.appendOK(event(id, "subject", id)), id, 1, false)
 		rec := def.getRecord(pos)
