@@ -173,7 +173,7 @@ func (d *decoder) reset() {
 	d.exts = d.exts[:0]
 	clear(d.names)
 	d.names = d.names[:0]
-	clear(d.nameSet)
+	d.nameSet = nil // only events with many extensions need it; do not pool it
 	d.data, d.dataKind, d.expectedVersion = nil, dataNone, 0
 	d.errs, d.nerrs, d.sortErrs = d.errs[:0], 0, false
 	d.arena = d.arena[:0]
@@ -202,13 +202,11 @@ func (d *decoder) see(m int) bool {
 // seeExt is see for an extension name.
 func (d *decoder) seeExt(name []byte) bool {
 	dup := false
-	if d.nameSet != nil || len(d.names) >= 16 {
+	if len(d.names) >= 16 {
 		// Past a handful of names a linear scan would make hostile events
 		// with thousands of members quadratic.
 		if d.nameSet == nil {
-			d.nameSet = make(map[string]struct{})
-		}
-		if len(d.nameSet) == 0 {
+			d.nameSet = make(map[string]struct{}, 2*len(d.names))
 			for _, n := range d.names {
 				d.nameSet[string(n)] = struct{}{}
 			}
