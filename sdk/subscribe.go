@@ -29,6 +29,11 @@ type ReconnectPolicy struct {
 	// or stayed open for at least MaxDelay resets the count. Negative means
 	// no bound.
 	MaxAttempts int
+	// OnReconnect, when set, is called before each wait with the error that
+	// ended the connection (or prevented it), the attempt number (from 1)
+	// and the wait, so that a program can say it is reconnecting. It runs
+	// on the subscribing goroutine: keep it short.
+	OnReconnect func(err error, attempt int, wait time.Duration)
 }
 
 var defaultReconnect = ReconnectPolicy{MinDelay: 100 * time.Millisecond, MaxDelay: 5 * time.Second, MaxAttempts: 20}
@@ -45,6 +50,9 @@ func WithReconnectPolicy(p ReconnectPolicy) Option {
 		}
 		if p.MaxAttempts != 0 {
 			c.reconnect.MaxAttempts = p.MaxAttempts
+		}
+		if p.OnReconnect != nil {
+			c.reconnect.OnReconnect = p.OnReconnect
 		}
 	}
 }
@@ -113,7 +121,11 @@ func (s *subscription) run(ctx context.Context, yield func(Record, error) bool) 
 			yield(Record{}, fmt.Errorf("sdk: subscription lost, %d reconnect attempts failed: %w", max, err))
 			return
 		}
-		if !sleep(ctx, s.backoff(failures)) {
+		wait := s.backoff(failures)
+		if s.c.reconnect.OnReconnect != nil {
+			s.c.reconnect.OnReconnect(err, failures, wait)
+		}
+		if !sleep(ctx, wait) {
 			return
 		}
 		s.resumed = true

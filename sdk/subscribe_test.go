@@ -201,7 +201,15 @@ func TestSubscribeStopsOnARefusal(t *testing.T) {
 func TestSubscribeGivesUpAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
 	cs := newCannedServer(t, 503, "application/problem+json", `{"title":"Unavailable","status":503}`)
-	c := sdk.New(cs.URL, sdk.WithReconnectPolicy(sdk.ReconnectPolicy{MinDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxAttempts: 3}))
+	var attempts []int
+	c := sdk.New(cs.URL, sdk.WithReconnectPolicy(sdk.ReconnectPolicy{
+		MinDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxAttempts: 3,
+		OnReconnect: func(err error, attempt int, wait time.Duration) {
+			require.ErrorContains(t, err, "Unavailable")
+			require.LessOrEqual(t, wait, 2*time.Millisecond)
+			attempts = append(attempts, attempt)
+		},
+	}))
 	var errs []error
 	for _, err := range c.Subscribe(context.Background(), sdk.Query{}) {
 		errs = append(errs, err)
@@ -214,6 +222,7 @@ func TestSubscribeGivesUpAfterMaxAttempts(t *testing.T) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	require.Len(t, cs.reqs, 4)
+	require.Equal(t, []int{1, 2, 3}, attempts)
 }
 
 func TestSubscribeEndsWithItsContextOrABreak(t *testing.T) {
