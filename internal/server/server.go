@@ -169,7 +169,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			s.Durability = "embedded JetStream, fsync every second (a crash of the process loses nothing acknowledged; a power loss may lose the last second)"
 		}
 	} else {
-		s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("ensue"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+		s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("ensue"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+			// No buffering while disconnected: a publish either reaches the
+			// server now or fails now, so an append's outcome can be resolved.
+			nats.ReconnectBufSize(-1))
 		if err != nil {
 			return fmt.Errorf("connect to NATS at %s: %w (is the server running, with JetStream enabled?)", s.cfg.NATSURL, err)
 		}
@@ -307,6 +310,9 @@ func (s *Server) teardown(ctx context.Context) error {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
+	}
+	if s.store != nil {
+		s.store.Close()
 	}
 	if s.indexer != nil {
 		if err := s.indexer.Stop(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ensue-dev/ensue/internal/event"
 	"github.com/ensue-dev/ensue/internal/eventlog"
@@ -61,6 +62,10 @@ type Store struct {
 	ready  atomic.Bool
 
 	shards [64]pendingShard
+
+	bg        context.Context
+	stop      context.CancelFunc
+	resolving sync.WaitGroup
 }
 
 // pending is an identity being appended right now.
@@ -75,6 +80,65 @@ type pendingShard struct {
 	m  map[string]*pending
 }
 
+// resolveFor bounds how long an append of unknown outcome keeps its
+// identity claimed while the store finds out whether the log has it.
+const resolveFor = 2 * time.Minute
+
+// goResolve finds out, in the background, whether an event whose append had
+// no answer from the log was stored. Until then its identity stays claimed:
+// a retry of the same event waits for the answer instead of publishing a
+// second copy. Found: the retry is answered as a duplicate. Not found once
+// the index has applied the whole log: the retry appends it.
+func (s *Store) goResolve(ns, key string, p *pending, ev *event.Event) {
+	s.resolving.Add(1)
+	go func() {
+		defer s.resolving.Done()
+		ctx, cancel := context.WithTimeout(s.bg, resolveFor)
+		defer cancel()
+		res, err := s.resolve(ctx, ns, ev)
+		s.release(key, p, res, err)
+	}()
+}
+
+func (s *Store) resolve(ctx context.Context, ns string, ev *event.Event) (Result, error) {
+	// A publish still travelling to the log would be stored after the
+	// last position read below: give it time to land first.
+	select {
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		last, err := s.log.LastPosition(ctx)
+		if err == nil {
+			if err = s.ix.WaitApplied(ctx, last); err == nil {
+				e, err := s.ix.LookupIdentity(ns, ev.Source, ev.ID)
+				switch {
+				case err == nil:
+					s.ix.Remember(ns, []index.Identity{{Source: ev.Source, ID: ev.ID}}, []index.Entry{e})
+					return Result{Position: e.Position, Stream: e.Stream, Version: e.Version}, nil
+				case errors.Is(err, index.ErrNotFound):
+					return Result{}, fmt.Errorf("%w: the event was not stored", ErrUnavailable)
+				}
+			}
+		}
+		s.logger.Warn("store: cannot yet tell whether an unacknowledged append was stored", "source", ev.Source, "id", ev.ID, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("%w: the log did not answer whether the event was stored", ErrUnavailable)
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// Close stops resolving appends of unknown outcome and waits for the
+// resolvers to end.
+func (s *Store) Close() {
+	s.stop()
+	s.resolving.Wait()
+}
+
 // New returns a store. It answers appends only after SetReady.
 func New(cfg Config) (*Store, error) {
 	if cfg.Log == nil || cfg.Index == nil {
@@ -84,6 +148,7 @@ func New(cfg Config) (*Store, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{log: cfg.Log, ix: cfg.Index, logger: cfg.Logger}
+	s.bg, s.stop = context.WithCancel(context.Background())
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*pending)
 	}
@@ -214,6 +279,12 @@ func (s *Store) append(ctx context.Context, ns string, evs []*event.Event, depth
 		// of the same identity sees this one.
 		s.ix.Remember(ns, ids, ies)
 		for _, i := range toLog {
+			if errors.Is(errs[i], ErrUnavailable) {
+				// Published or not, nobody knows yet: keep the identity
+				// claimed until the log says which (see resolve).
+				s.goResolve(ns, keys[i], owned[i], evs[i])
+				continue
+			}
 			s.release(keys[i], owned[i], results[i], errs[i])
 		}
 	}
@@ -331,6 +402,13 @@ func (s *Store) AppendAtomic(ctx context.Context, ns string, evs []*event.Event)
 	// Not the caller's ctx, for the reason given in append: a committed
 	// batch reported as failed would be stored again by a retry.
 	lres, err := s.log.AppendAtomic(context.WithoutCancel(ctx), ns, entries)
+	if err != nil && errors.Is(err, ErrUnavailable) {
+		for k, i := range owned {
+			s.goResolve(ns, keys[i], mine[k], evs[i])
+			mine[k] = nil
+		}
+		return nil, err
+	}
 	if err != nil {
 		var be *eventlog.BatchError
 		if errors.As(err, &be) && be.Index >= 0 {
