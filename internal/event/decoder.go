@@ -165,13 +165,13 @@ func putDecoder(d *decoder) {
 	decoderPool.Put(d)
 }
 
-// reset forgets the last event, keeping the memory.
+// reset forgets the last event, keeping the memory. Stale entries past the
+// lengths of exts and names are never read, and a pooled decoder lives at
+// most two garbage collections, so they are not cleared.
 func (d *decoder) reset() {
 	clear(d.val[:])
 	d.seen, d.present, d.bad = 0, 0, 0
-	clear(d.exts)
 	d.exts = d.exts[:0]
-	clear(d.names)
 	d.names = d.names[:0]
 	d.nameSet = nil // only events with many extensions need it; do not pool it
 	d.data, d.dataKind, d.expectedVersion = nil, dataNone, 0

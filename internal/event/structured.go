@@ -151,9 +151,14 @@ func (d *decoder) member(body []byte, mb member) {
 	ptr := memberPointers[m]
 	switch m {
 	case mData:
-		start := len(d.arena)
-		d.arena = appendCompact(d.arena, val)
-		d.data, d.dataKind = d.arena[start:], dataJSON
+		if mb.compact {
+			d.data = val
+		} else {
+			start := len(d.arena)
+			d.arena = appendCompact(d.arena, val)
+			d.data = d.arena[start:]
+		}
+		d.dataKind = dataJSON
 		d.present |= 1 << mData
 	case mDataBase64:
 		if k != '"' {

@@ -42,9 +42,10 @@ type span struct{ start, end int }
 
 // member is one member of a recorded object.
 type member struct {
-	key  span // between the quotes, as written (escapes and all)
-	val  span // the JSON value
-	elem int  // the index of the root array element it is in
+	key     span // between the quotes, as written (escapes and all)
+	val     span // the JSON value
+	elem    int  // the index of the root array element it is in
+	compact bool // val holds no insignificant whitespace
 }
 
 // checker checks one JSON text. With recDepth > 0 it also records the members
@@ -58,6 +59,7 @@ type checker struct {
 	members  []member
 	elems    []span
 	elem     int
+	spaces   int // insignificant whitespace bytes seen so far
 }
 
 func (c *checker) run() *syntaxError {
@@ -97,14 +99,16 @@ func (c *checker) describe(i int) string {
 }
 
 func (c *checker) ws(i int) int {
+	start := i
 	for i < len(c.b) {
 		switch c.b[i] {
 		case ' ', '\t', '\n', '\r':
 			i++
-		default:
-			return i
+			continue
 		}
+		break
 	}
+	c.spaces += i - start
 	return i
 }
 
@@ -170,11 +174,12 @@ func (c *checker) object(i, depth int) (int, *syntaxError) {
 		}
 		i = c.ws(i + 1)
 		m.val.start = i
+		spaces := c.spaces
 		if i, err = c.value(i, depth); err != nil {
 			return i, err
 		}
 		if record {
-			m.val.end, m.elem = i, c.elem
+			m.val.end, m.elem, m.compact = i, c.elem, c.spaces == spaces
 			c.members = append(c.members, m)
 		}
 		i = c.ws(i)
@@ -396,18 +401,13 @@ func appendCompact(dst, src []byte) []byte {
 // stringEnd returns the offset of the closing quote of the checked string
 // whose content starts at i.
 func stringEnd(b []byte, i int) int {
-	for {
-		q := bytes.IndexByte(b[i:], '"') + i
-		// The quote is escaped when an odd number of backslashes precede it.
-		n := 0
-		for q-1-n >= i && b[q-1-n] == '\\' {
-			n++
+	for b[i] != '"' {
+		if b[i] == '\\' {
+			i++
 		}
-		if n%2 == 0 {
-			return q
-		}
-		i = q + 1
+		i++
 	}
+	return i
 }
 
 // appendUnescaped appends the text of the checked JSON string content s (the
