@@ -44,6 +44,13 @@ var memberNames = [numMembers]string{
 
 var attrNames = memberNames[:numAttrs]
 
+var memberNameBytes = func() (b [numMembers][]byte) {
+	for i, n := range memberNames {
+		b[i] = []byte(n)
+	}
+	return b
+}()
+
 // memberPointers are the JSON pointers to the members, built once.
 var memberPointers = func() (p [numMembers]string) {
 	for i, n := range memberNames {

@@ -65,7 +65,7 @@ func (d *decoder) setString(m int, s string) {
 	d.arena = append(d.arena, s...)
 	val := d.arena[len(d.arena)-len(s):]
 	if m >= aCorrelationID {
-		d.addExt(m, []byte(memberNames[m]), extString, val)
+		d.addExt(m, memberNameBytes[m], extString, val)
 		return
 	}
 	d.val[m] = val
@@ -74,12 +74,13 @@ func (d *decoder) setString(m int, s string) {
 
 // extension adds one entry of Attributes.Extensions.
 func (d *decoder) extension(name string, v any) {
-	nb := []byte(name)
-	ptr := pointerTo(name)
+	d.arena = append(d.arena, name...)
+	nb := d.arena[len(d.arena)-len(name):]
+	ptr := func() string { return pointerTo(name) } // built only for a problem
 	m := lookupMember(nb)
 	switch {
 	case m >= 0 && m < aCorrelationID || m > aSequence:
-		d.addErr(ptr, fmt.Sprintf("`%s` is not an extension but an attribute of its own: set it in its Attributes field", clip(name)))
+		d.addErr(ptr(), fmt.Sprintf("`%s` is not an extension but an attribute of its own: set it in its Attributes field", clip(name)))
 		return
 	case m >= 0:
 		if !d.see(m) {
@@ -88,18 +89,18 @@ func (d *decoder) extension(name string, v any) {
 	case !d.seeExt(nb):
 		return
 	case !validExtName(nb):
-		d.addErr(ptr, invalidExtNameMsg(name))
+		d.addErr(ptr(), invalidExtNameMsg(name))
 		return
 	}
 	kind, val, ok := d.extValue(v)
 	switch {
 	case !ok:
-		d.addErr(ptr, fmt.Sprintf("extension `%s` must be a string, a number or a boolean, got %T %v", clip(name), v, v))
+		d.addErr(ptr(), fmt.Sprintf("extension `%s` must be a string, a number or a boolean, got %T %v", clip(name), v, v))
 	case kind == 0xff: // nil: absent
 	case m == aSequence && !(kind == extString || kind == extNumber && isInteger(val)):
-		d.addErr(ptr, fmt.Sprintf("extension `sequence` must be a string or an integer, got %T %v", v, v))
+		d.addErr(ptr(), fmt.Sprintf("extension `sequence` must be a string or an integer, got %T %v", v, v))
 	case m >= 0 && m != aSequence && kind != extString:
-		d.addErr(ptr, fmt.Sprintf("attribute `%s` must be a string, got %T", name, v))
+		d.addErr(ptr(), fmt.Sprintf("attribute `%s` must be a string, got %T", name, v))
 	default:
 		d.addExt(m, nb, kind, val)
 	}
