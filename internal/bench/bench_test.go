@@ -39,7 +39,7 @@ func TestRunIngestSmoke(t *testing.T) {
 	require.Contains(t, report, "ratio b'/a")
 	require.Contains(t, report, "ratio c/a")
 	require.Contains(t, report, "RSS after 10,000 events")
-	for _, row := range []string{"(a)", "(b)", "(b')", "(c)  HTTP single", "p50", "p99", "read global log", "read one stream"} {
+	for _, row := range []string{"(a)", "(b)", "(b')", "(c)  HTTP single", "p50", "p99", "read global log", "read one stream", "(b)  CPU per event, µs", "CPU per event of (b) over (a)'s"} {
 		require.Contains(t, report, row)
 	}
 	// Every read phase read everything it asked for.

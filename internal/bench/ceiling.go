@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -92,7 +93,7 @@ func (c *ceiling) publish(ctx context.Context, w *workload) (appendResult, error
 	}
 	start := time.Now()
 	for i, data := range w.bodies {
-		if _, err := c.js.PublishAsync(subjects[i], data); err != nil {
+		if err := c.publishOne(subjects[i], data); err != nil {
 			c.fail(err)
 			break
 		}
@@ -114,6 +115,19 @@ func (c *ceiling) publish(ctx context.Context, w *workload) (appendResult, error
 		return res, fmt.Errorf("ceiling: %d messages acknowledged but the stream grew by %d", w.nEvents, got)
 	}
 	return res, nil
+}
+
+// publishOne publishes one message, waiting while the acknowledgements
+// are behind: PublishAsync gives up after 200 ms with too many pending
+// (which a busy machine reaches), and a publish option to wait longer
+// would cost every publish its processing.
+func (c *ceiling) publishOne(subject string, data []byte) error {
+	for stalls := 0; ; stalls++ {
+		_, err := c.js.PublishAsync(subject, data)
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || stalls == 150 {
+			return err
+		}
+	}
 }
 
 func (c *ceiling) msgs(ctx context.Context) (uint64, error) {

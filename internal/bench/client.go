@@ -98,9 +98,19 @@ type appendResult struct {
 	elapsed  time.Duration
 	latency  []time.Duration // per request
 	firstPos uint64          // the lowest position answered
+	// cpu is the CPU time the bench used (with its child server), -1 if unknown.
+	cpu time.Duration
 }
 
 func (r appendResult) rate() float64 { return float64(r.events) / r.elapsed.Seconds() }
+
+// cpuPerEvent in µs, NaN when unknown.
+func (r appendResult) cpuPerEvent() float64 {
+	if r.cpu < 0 || r.events == 0 {
+		return math.NaN()
+	}
+	return float64(r.cpu.Microseconds()) / float64(r.events)
+}
 
 // failures collects the failed requests of a phase: the first one stops it.
 type failures struct {

@@ -137,7 +137,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "(a)"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(r.tgt.child, func() (err error) { rep.ceiling, err = r.ceil.publish(ctx, w); return }); err != nil {
+	if err := rep.timedAppend(r.tgt.child, &rep.ceiling, func() (appendResult, error) { return r.ceil.publish(ctx, w) }); err != nil {
 		return rep, err
 	}
 	r.progress("  (a)  ceiling: %s events/s", thousands(rep.ceiling.rate()))
@@ -147,10 +147,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "(b)"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(r.tgt.child, func() (err error) {
-		rep.batch, err = r.tgt.cl.appendAll(ctx, "(b)", ctBatch, w, cfg.Clients, nil)
-		return
-	}); err != nil {
+	if err := rep.timedAppend(r.tgt.child, &rep.batch, func() (appendResult, error) { return r.tgt.cl.appendAll(ctx, "(b)", ctBatch, w, cfg.Clients, nil) }); err != nil {
 		return rep, err
 	}
 	r.progress("  (b)  batches, %s streams: %s events/s (%.2f of (a))", thousands(float64(cfg.Streams)), thousands(rep.batch.rate()), rep.batch.rate()/rep.ceiling.rate())
@@ -161,10 +158,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "(b')"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(r.tgt.child, func() (err error) {
-		rep.oneStream, err = r.tgt.cl.appendAll(ctx, "(b')", ctBatch, w, cfg.Clients, nil)
-		return
-	}); err != nil {
+	if err := rep.timedAppend(r.tgt.child, &rep.oneStream, func() (appendResult, error) { return r.tgt.cl.appendAll(ctx, "(b')", ctBatch, w, cfg.Clients, nil) }); err != nil {
 		return rep, err
 	}
 	r.progress("  (b') batches, one stream: %s events/s (%.2f of (a))", thousands(rep.oneStream.rate()), rep.oneStream.rate()/rep.ceiling.rate())
@@ -174,9 +168,8 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "(c)"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(r.tgt.child, func() (err error) {
-		rep.single, err = r.tgt.cl.appendAll(ctx, "(c)", ctSingle, w, cfg.SingleClients, nil)
-		return
+	if err := rep.timedAppend(r.tgt.child, &rep.single, func() (appendResult, error) {
+		return r.tgt.cl.appendAll(ctx, "(c)", ctSingle, w, cfg.SingleClients, nil)
 	}); err != nil {
 		return rep, err
 	}
@@ -187,7 +180,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "the global read"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(r.tgt.child, func() (err error) {
+	if _, err := rep.timed(r.tgt.child, func() (err error) {
 		rep.readLog, err = r.tgt.cl.readLog(ctx, rep.batch.firstPos-1, cfg.ReadEvents, cfg.ReadPageSize)
 		return
 	}); err != nil {
@@ -197,7 +190,7 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	if err := r.settle(ctx, "the stream read"); err != nil {
 		return rep, err
 	}
-	if err := rep.timed(r.tgt.child, func() (err error) {
+	if _, err := rep.timed(r.tgt.child, func() (err error) {
 		rep.readStream, err = r.tgt.cl.readStream(ctx, one, cfg.ReadEvents, cfg.ReadPageSize)
 		return
 	}); err != nil {
@@ -207,12 +200,29 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	return rep, nil
 }
 
-// timed runs one timed part, noting the CPU the rest of the machine used.
-func (rep *repetition) timed(c *child, f func() error) error {
+// timedAppend runs an append phase with timed, into *into.
+func (rep *repetition) timedAppend(c *child, into *appendResult, f func() (appendResult, error)) error {
+	var res appendResult
+	cpu, err := rep.timed(c, func() (err error) {
+		res, err = f()
+		return err
+	})
+	res.cpu = cpu
+	*into = res
+	return err
+}
+
+// timed runs one timed part, noting the CPU the rest of the machine used,
+// and returns the CPU the bench (and its child server) used, -1 if unknown.
+func (rep *repetition) timed(c *child, f func() error) (time.Duration, error) {
 	from, start := sampleCPU(c), time.Now()
 	err := f()
-	rep.others.add(from, sampleCPU(c), time.Since(start))
-	return err
+	to := sampleCPU(c)
+	rep.others.add(from, to, time.Since(start))
+	if !from.ok || !to.ok {
+		return -1, err
+	}
+	return to.self - from.self, err
 }
 
 func oneStream(rep int) string { return fmt.Sprintf("bench-one-%d", rep) }
@@ -320,6 +330,20 @@ func (r *run) report() {
 	row(fmt.Sprintf("(c)  HTTP single events, %d clients", cfg.SingleClients), func(p repetition) float64 { return p.single.rate() }, thousands)
 	row("(c)  latency p50, ms", func(p repetition) float64 { return p.singleP50.Seconds() * 1000 }, fixed2)
 	row("(c)  latency p99, ms", func(p repetition) float64 { return p.singleP99.Seconds() * 1000 }, fixed2)
+	cpuRow := func(name string, f func(repetition) appendResult) {
+		row(name, func(p repetition) float64 { return f(p).cpuPerEvent() }, fixed1)
+	}
+	who := "bench process"
+	switch {
+	case cfg.ServerURL != "":
+		who = "bench client only"
+	case len(cfg.ServerCommand) > 0:
+		who = "bench + server"
+	}
+	cpuRow("(a)  CPU per event, µs ("+who+")", func(p repetition) appendResult { return p.ceiling })
+	cpuRow("(b)  CPU per event, µs", func(p repetition) appendResult { return p.batch })
+	cpuRow("(b') CPU per event, µs", func(p repetition) appendResult { return p.oneStream })
+	cpuRow("(c)  CPU per event, µs", func(p repetition) appendResult { return p.single })
 	row(fmt.Sprintf("read global log, pages of %d, 1 client", cfg.ReadPageSize), func(p repetition) float64 { return p.readLog.rate() }, thousands)
 	row(fmt.Sprintf("read one stream, pages of %d, 1 client", cfg.ReadPageSize), func(p repetition) float64 { return p.readStream.rate() }, thousands)
 	others := "CPU used by other processes, % of the machine"
@@ -348,6 +372,13 @@ func (r *run) report() {
 	ratio("b/a", func(p repetition) float64 { return p.batch.rate() })
 	ratio("b'/a", func(p repetition) float64 { return p.oneStream.rate() })
 	ratio("c/a", func(p repetition) float64 { return p.single.rate() })
+	// CPU per event depends less on what else runs on the machine than
+	// events/s does: a second view of the same comparison.
+	costs := make([]float64, len(r.reps))
+	for i, rep := range r.reps {
+		costs[i] = rep.batch.cpuPerEvent() / rep.ceiling.cpuPerEvent()
+	}
+	fmt.Fprintf(w, "CPU per event of (b) over (a)'s (median of paired): %s\n", fixed2(median(costs)))
 
 	if cfg.RSSEvents <= 0 {
 		return

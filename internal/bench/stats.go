@@ -59,7 +59,19 @@ func thousands(v float64) string {
 	return string(b)
 }
 
-func fixed2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+func fixed1(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+func fixed2(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", d.Seconds()*1000) }
 
