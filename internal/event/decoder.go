@@ -108,7 +108,8 @@ type ext struct {
 }
 
 const (
-	extString uint8 = iota
+	extString      uint8 = iota
+	extPlainString       // a string whose text needs no escaping in JSON
 	extNumber
 	extBool
 )
@@ -135,6 +136,7 @@ type decoder struct {
 	seen    uint32 // members given, even as null, for finding duplicates
 	present uint32 // members with a usable value
 	bad     uint32 // members already reported as wrongly typed
+	plain   uint32 // attributes whose text needs no escaping in JSON
 
 	exts    []ext
 	names   [][]byte // extension member names given, for finding duplicates
@@ -177,7 +179,7 @@ func putDecoder(d *decoder) {
 // most two garbage collections, so they are not cleared.
 func (d *decoder) reset() {
 	clear(d.val[:])
-	d.seen, d.present, d.bad = 0, 0, 0
+	d.seen, d.present, d.bad, d.plain = 0, 0, 0, 0
 	d.exts = d.exts[:0]
 	d.names = d.names[:0]
 	d.nameSet = nil // only events with many extensions need it; do not pool it

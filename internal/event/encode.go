@@ -37,22 +37,32 @@ func appendString[T string | []byte](dst []byte, s T) []byte {
 	return append(dst, '"')
 }
 
+// appendAttr appends attribute a as a JSON string.
+func (d *decoder) appendAttr(dst []byte, a int) []byte {
+	if d.plain&(1<<a) == 0 {
+		return appendString(dst, d.val[a])
+	}
+	dst = append(dst, '"')
+	dst = append(dst, d.val[a]...)
+	return append(dst, '"')
+}
+
 // encode appends the canonical JSON of the decoded event to dst: compact, the
 // context attributes in a fixed order, then the extensions in the order given
 // (expectedversion, which is never stored, left out), then the data.
 func (d *decoder) encode(dst []byte) []byte {
 	dst = append(dst, `{"specversion":"1.0","id":`...)
-	dst = appendString(dst, d.val[aID])
+	dst = d.appendAttr(dst, aID)
 	dst = append(dst, `,"source":`...)
-	dst = appendString(dst, d.val[aSource])
+	dst = d.appendAttr(dst, aSource)
 	dst = append(dst, `,"type":`...)
-	dst = appendString(dst, d.val[aType])
+	dst = d.appendAttr(dst, aType)
 	for _, a := range [...]int{aSubject, aTime, aDataContentType, aDataSchema} {
 		if d.present&(1<<a) != 0 {
 			dst = append(dst, ',', '"')
 			dst = append(dst, attrNames[a]...)
 			dst = append(dst, '"', ':')
-			dst = appendString(dst, d.val[a])
+			dst = d.appendAttr(dst, a)
 		}
 	}
 	for i := range d.exts {
@@ -60,9 +70,14 @@ func (d *decoder) encode(dst []byte) []byte {
 		dst = append(dst, ',', '"')
 		dst = append(dst, x.name...)
 		dst = append(dst, '"', ':')
-		if x.kind == extString {
+		switch x.kind {
+		case extString:
 			dst = appendString(dst, x.val)
-		} else {
+		case extPlainString:
+			dst = append(dst, '"')
+			dst = append(dst, x.val...)
+			dst = append(dst, '"')
+		default:
 			dst = append(dst, x.val...)
 		}
 	}

@@ -1,7 +1,6 @@
 package event
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -120,10 +119,11 @@ func kindName(k byte) string {
 }
 
 // str returns the text of the checked JSON string val (quotes included),
-// decoded into the arena if it has escapes.
-func (d *decoder) str(val []byte) []byte {
+// decoded into the arena if it has escapes. Without escapes the text is also
+// its own JSON: the checker let through no character that needs escaping.
+func (d *decoder) str(val []byte, plain bool) []byte {
 	s := val[1 : len(val)-1]
-	if bytes.IndexByte(s, '\\') < 0 {
+	if plain {
 		return s
 	}
 	start := len(d.arena)
@@ -134,11 +134,11 @@ func (d *decoder) str(val []byte) []byte {
 // member decodes one top-level member of an event object. The bytes it keeps
 // alias body or the arena, both of which outlive the decoding.
 func (d *decoder) member(body []byte, mb member) {
-	key := d.str(body[mb.key.start-1 : mb.key.end+1])
+	key := d.str(body[mb.key.start-1:mb.key.end+1], mb.plainKey)
 	val := body[mb.val.start:mb.val.end]
 	m := lookupMember(key)
 	if m < 0 {
-		d.extMember(key, val)
+		d.extMember(key, val, mb.plainVal)
 		return
 	}
 	if !d.see(m) {
@@ -166,7 +166,7 @@ func (d *decoder) member(body []byte, mb member) {
 			return
 		}
 		d.present |= 1 << mDataBase64 // given, so it conflicts with data even if invalid
-		s := d.str(val)
+		s := d.str(val, mb.plainVal)
 		if msg := d.checkBase64(s); msg != "" {
 			d.addErr(ptr, msg)
 			return
@@ -183,7 +183,7 @@ func (d *decoder) member(body []byte, mb member) {
 	case aSequence:
 		switch {
 		case k == '"':
-			d.addExt(m, key, extString, d.str(val))
+			d.addExt(m, key, stringKind(mb.plainVal), d.str(val, mb.plainVal))
 		case isNumber(k) && isInteger(val):
 			d.addExt(m, key, extNumber, val)
 		default:
@@ -200,20 +200,30 @@ func (d *decoder) member(body []byte, mb member) {
 			d.bad |= 1 << m
 			return
 		}
-		s := d.str(val)
+		s := d.str(val, mb.plainVal)
 		if m >= aCorrelationID {
-			d.addExt(m, key, extString, s)
+			d.addExt(m, key, stringKind(mb.plainVal), s)
 			return
 		}
 		d.val[m] = s
 		d.present |= 1 << m
+		if mb.plainVal {
+			d.plain |= 1 << m
+		}
 	}
 }
 
 func isNumber(k byte) bool { return k == '-' || k >= '0' && k <= '9' }
 
+func stringKind(plain bool) uint8 {
+	if plain {
+		return extPlainString
+	}
+	return extString
+}
+
 // extMember decodes a member that is no attribute Ensue knows: an extension.
-func (d *decoder) extMember(key, val []byte) {
+func (d *decoder) extMember(key, val []byte, plain bool) {
 	if !d.seeExt(key) {
 		return
 	}
@@ -225,7 +235,7 @@ func (d *decoder) extMember(key, val []byte) {
 	case k == 'n':
 		// Absent, as the JSON format asks of any attribute given as null.
 	case k == '"':
-		d.addExt(-1, key, extString, d.str(val))
+		d.addExt(-1, key, stringKind(plain), d.str(val, plain))
 	case k == 't' || k == 'f':
 		d.addExt(-1, key, extBool, val)
 	case isNumber(k):

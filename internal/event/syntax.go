@@ -42,10 +42,12 @@ type span struct{ start, end int }
 
 // member is one member of a recorded object.
 type member struct {
-	key     span // between the quotes, as written (escapes and all)
-	val     span // the JSON value
-	elem    int  // the index of the root array element it is in
-	compact bool // val holds no insignificant whitespace
+	key      span // between the quotes, as written (escapes and all)
+	val      span // the JSON value
+	elem     int  // the index of the root array element it is in
+	compact  bool // val holds no insignificant whitespace
+	plainKey bool // key has no escapes
+	plainVal bool // val has no string escapes
 }
 
 // checker checks one JSON text. With recDepth > 0 it also records the members
@@ -60,6 +62,7 @@ type checker struct {
 	elems    []span
 	elem     int
 	spaces   int // insignificant whitespace bytes seen so far
+	escapes  int // string escapes seen so far
 }
 
 func (c *checker) run() *syntaxError {
@@ -163,23 +166,25 @@ func (c *checker) object(i, depth int) (int, *syntaxError) {
 		}
 		var m member
 		m.key.start = i + 1
+		escapes := c.escapes
 		var err *syntaxError
 		if i, err = c.str(i + 1); err != nil {
 			return i, err
 		}
-		m.key.end = i - 1
+		m.key.end, m.plainKey = i-1, c.escapes == escapes
 		i = c.ws(i)
 		if i >= len(c.b) || c.b[i] != ':' {
 			return i, c.fail(i, "unexpected %s, expecting ':' after object member name", c.describe(i))
 		}
 		i = c.ws(i + 1)
 		m.val.start = i
-		spaces := c.spaces
+		spaces, escapes := c.spaces, c.escapes
 		if i, err = c.value(i, depth); err != nil {
 			return i, err
 		}
 		if record {
-			m.val.end, m.elem, m.compact = i, c.elem, c.spaces == spaces
+			m.val.end, m.elem = i, c.elem
+			m.compact, m.plainVal = c.spaces == spaces, c.escapes == escapes
 			c.members = append(c.members, m)
 		}
 		i = c.ws(i)
@@ -265,6 +270,7 @@ func (c *checker) str(i int) (int, *syntaxError) {
 
 // escape checks the escape sequence whose backslash is at i.
 func (c *checker) escape(i int) (int, *syntaxError) {
+	c.escapes++
 	if i+1 >= len(c.b) {
 		return i + 1, c.fail(i+1, "unexpected end of input in a string escape")
 	}
