@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -20,10 +19,12 @@ import (
 // by the server with its line number rather than stopping the import.
 const maxImportLine = 32 << 20
 
-// importLine is one event of an import and where it came from.
+// importLine is one line of an import: an event to send, or the reason it
+// cannot be.
 type importLine struct {
 	line int
 	ev   sdk.Event
+	err  error // set when the line is not an event to send
 }
 
 // importFailure is an event of an import that was not stored.
@@ -123,7 +124,10 @@ func countLines(r io.Reader) (int64, error) {
 func (im *importer) run(r io.Reader, batchSize int) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
-	var batch []importLine
+	// window holds the lines read since the last request, failed ones
+	// included, so that outcomes come out in file order.
+	var window []importLine
+	events := 0
 	lineNo := 0
 	for sc.Scan() {
 		lineNo++
@@ -133,97 +137,118 @@ func (im *importer) run(r io.Reader, batchSize int) error {
 			continue
 		}
 		im.total++
-		var ev sdk.Event
-		if err := json.Unmarshal(text, &ev); err != nil {
-			im.fail(lineNo, fmt.Errorf("not a CloudEvent JSON object: %w", err))
-			continue
+		l := importLine{line: lineNo}
+		if err := json.Unmarshal(text, &l.ev); err != nil {
+			l.err = fmt.Errorf("not a CloudEvent JSON object: %w", err)
+		} else if l.ev.ID == "" {
+			l.err = errors.New(`"id" is missing: an import needs every event's id, so that running it again records nothing twice`)
+		} else {
+			events++
 		}
-		if ev.ID == "" {
-			im.fail(lineNo, errors.New(`"id" is missing: an import needs every event's id, so that running it again records nothing twice`))
-			continue
-		}
-		batch = append(batch, importLine{line: lineNo, ev: ev})
-		if len(batch) == batchSize {
-			if err := im.send(batch); err != nil {
+		window = append(window, l)
+		if events == batchSize {
+			if err := im.send(window); err != nil {
 				return err
 			}
-			batch = batch[:0]
+			window, events = window[:0], 0
 		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			err = fmt.Errorf("a line is longer than %d MiB", maxImportLine>>20)
 		}
+		if sendErr := im.send(window); sendErr != nil {
+			return sendErr
+		}
 		return fmt.Errorf("import stopped after line %d: %w", lineNo, err)
 	}
-	if len(batch) > 0 {
-		return im.send(batch)
-	}
-	return nil
+	return im.send(window)
 }
 
 // fail records a line that was not stored.
-func (im *importer) fail(line int, err error) {
+func (im *importer) fail(line int, err error) error {
 	im.failures = append(im.failures, importFailure{line: line, err: err})
 	im.bar.add(1)
-	if im.a.json() {
-		o := importOutcome{Line: line}
-		if p, ok := errors.AsType[*sdk.Problem](err); ok {
-			o.Error = p
-		} else {
-			o.Message = err.Error()
-		}
-		_ = writeJSONLine(im.out, o)
+	if !im.a.json() {
+		return nil
 	}
+	o := importOutcome{Line: line}
+	if p, ok := errors.AsType[*sdk.Problem](err); ok {
+		o.Error = p
+	} else {
+		o.Message = err.Error()
+	}
+	return writeJSONLine(im.out, o)
 }
 
-// send appends one batch. A request refused as a whole (4xx) fails its
-// lines and the import goes on; anything else (the server unreachable or
-// failing) stops the import, since the next batches would fare no better.
-func (im *importer) send(batch []importLine) error {
-	events := make([]sdk.Event, len(batch))
-	for i, l := range batch {
-		events[i] = l.ev
+// send appends the events of a window in one request and accounts for
+// every line of it. A request refused as a whole (4xx) fails its lines and
+// the import goes on; anything else (the server unreachable or failing)
+// stops the import, since the next batches would fare no better.
+func (im *importer) send(window []importLine) error {
+	var events []sdk.Event
+	for _, l := range window {
+		if l.err == nil {
+			events = append(events, l.ev)
+		}
 	}
-	results, err := im.c.AppendBatch(im.cmd.Context(), events)
-	if err != nil {
+	var results []sdk.BatchResult
+	var batchErr error
+	if len(events) > 0 {
+		var err error
+		results, err = im.c.AppendBatch(im.cmd.Context(), events)
 		if p, ok := errors.AsType[*sdk.Problem](err); ok && p.Status < 500 {
-			for _, l := range batch {
-				im.fail(l.line, err)
+			batchErr = err
+		} else if err != nil {
+			for _, l := range window {
+				if l.err == nil {
+					return fmt.Errorf("import stopped at line %d (the lines before it were sent; running the import again is safe: stored events answer as duplicates): %w", l.line, err)
+				}
 			}
-			return nil
 		}
-		return fmt.Errorf("import stopped at line %d (the lines before it were sent; running the import again is safe: stored events answer as duplicates): %w", batch[0].line, err)
 	}
-	for i, res := range results {
-		line := batch[i].line
-		if res.Problem != nil {
-			p := *res.Problem
-			p.Index = nil // the line number says where
-			im.fail(line, &p)
-			continue
+	next := 0
+	for _, l := range window {
+		var err error
+		switch {
+		case l.err != nil:
+			err = im.fail(l.line, l.err)
+		case batchErr != nil:
+			err = im.fail(l.line, batchErr)
+		default:
+			res := results[next]
+			next++
+			err = im.stored(l.line, res)
 		}
-		if res.Result.Duplicate {
-			im.dups++
-		} else {
-			im.appended++
-		}
-		im.bar.add(1)
-		if im.a.json() {
-			r := res.Result
-			if err := writeJSONLine(im.out, importOutcome{Line: line, AppendResult: &r}); err != nil {
-				return err
-			}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// stored accounts for one line the server answered.
+func (im *importer) stored(line int, res sdk.BatchResult) error {
+	if res.Problem != nil {
+		p := *res.Problem
+		p.Index = nil // the line number says where
+		return im.fail(line, &p)
+	}
+	if res.Result.Duplicate {
+		im.dups++
+	} else {
+		im.appended++
+	}
+	im.bar.add(1)
+	if !im.a.json() {
+		return nil
+	}
+	r := res.Result
+	return writeJSONLine(im.out, importOutcome{Line: line, AppendResult: &r})
 }
 
 // report lists the failures and ends with the summary line.
 func (im *importer) report(w io.Writer) {
-	// Lines refused before sending come before their batch's answers: put
-	// them back in file order.
-	slices.SortStableFunc(im.failures, func(a, b importFailure) int { return a.line - b.line })
 	for _, f := range im.failures {
 		fmt.Fprintf(w, "line %d: %v\n", f.line, f.err)
 		writeProblemDetails(w, f.err, "  ")

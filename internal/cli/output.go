@@ -34,12 +34,15 @@ type recordTable struct {
 }
 
 func newRecordTable(w io.Writer) *recordTable {
-	t := &recordTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
-	fmt.Fprintln(t.tw, recordColumns)
-	return t
+	return &recordTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
 }
 
+// add writes a row, after the header for the first one: an empty list
+// prints nothing.
 func (t *recordTable) add(rec sdk.Record) {
+	if t.rows == 0 {
+		fmt.Fprintln(t.tw, recordColumns)
+	}
 	fmt.Fprintln(t.tw, strings.Join(recordCells(rec), "\t"))
 	t.rows++
 	// Flush now and then, so a long listing shows up as it comes and does

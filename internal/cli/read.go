@@ -108,29 +108,47 @@ hint on stderr telling which --after reads on.`,
 					}
 				}
 				if table != nil {
+					if table.rows == 0 {
+						fmt.Fprintln(cmd.ErrOrStderr(), "No records.")
+					}
 					return table.flush()
 				}
 				return nil
 			}
-			page, err := c.Events(cmd.Context(), q)
-			if err != nil {
-				return err
+			// One page of up to limit records. A filtered read may stop early
+			// (the server bounds what one read examines): read on until the
+			// page is full or the log ends, so that a page means the same
+			// with and without filters.
+			want := q.Limit
+			if want == 0 {
+				want = 100
 			}
-			for _, rec := range page.Records {
-				if err := emit(rec); err != nil {
+			shown := 0
+			for shown < want {
+				q.Limit = want - shown
+				page, err := c.Events(cmd.Context(), q)
+				if err != nil {
 					return err
 				}
+				for _, rec := range page.Records {
+					if err := emit(rec); err != nil {
+						return err
+					}
+				}
+				shown += len(page.Records)
+				if page.End(q.After) || page.Next <= q.After {
+					break
+				}
+				q.After = page.Next
 			}
 			if table != nil {
 				if err := table.flush(); err != nil {
 					return err
 				}
-				pageSize := q.Limit
-				if pageSize == 0 {
-					pageSize = 100
-				}
-				if len(page.Records) >= pageSize || (len(page.Records) == 0 && !page.End(q.After)) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "More may follow: add --after %d (or use --all).\n", page.Next)
+				if shown == 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), "No records.")
+				} else if shown == want {
+					fmt.Fprintf(cmd.ErrOrStderr(), "More may follow: add --after %d (or use --all).\n", q.After)
 				}
 			}
 			return nil
@@ -250,6 +268,7 @@ func (a *app) correlationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			a.noRecords(cmd.ErrOrStderr(), len(recs), "No events with this correlation id (yet: the correlation index may lag an append by a moment).")
 			return a.writeRecords(cmd.OutOrStdout(), recs)
 		},
 	}
@@ -270,6 +289,13 @@ func (a *app) writeRecords(w io.Writer, recs []sdk.Record) error {
 		t.add(rec)
 	}
 	return t.flush()
+}
+
+// noRecords tells a person that an empty table is not a failure.
+func (a *app) noRecords(w io.Writer, n int, what string) {
+	if n == 0 && !a.json() {
+		fmt.Fprintln(w, what)
+	}
 }
 
 // writeRecord writes one record: in detail, or as a JSON document.
