@@ -147,6 +147,12 @@ func event(id string, kv ...any) map[string]any {
 	return ev
 }
 
+// bigEvent is a structured event whose data is a string of n bytes, built
+// without encoding/json, which is slow on megabytes under the race detector.
+func bigEvent(id string, n int) string {
+	return `{"specversion":"1.0","id":"` + id + `","source":"/test","type":"test.happened","data":"` + strings.Repeat("d", n) + `"}`
+}
+
 func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)

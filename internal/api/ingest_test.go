@@ -231,17 +231,21 @@ func TestIngestResponseShapes(t *testing.T) {
 
 	// A batch mixing good and bad events: each answered in input order, a
 	// bad one fails alone.
-	big := strings.Repeat("x", 1<<20)
 	batch := []map[string]any{
 		event("b0", "subject", "order-123"),
 		{"id": "b1"},
 		event("b2", "subject", "order-123", "expectedversion", 1),
 		event("b3"),
-		event("b4", "data", big),
+		nil, // b4, over 1 MiB, below
 		event("b5", "subject", "order-123", "expectedversion", 3),
 		event("b6", "type", "ensue.mine"),
 	}
-	res := results(t, okJSON(t, c.post("", ctBatch, mustJSON(t, batch))))
+	parts := make([]string, len(batch))
+	for i, ev := range batch {
+		parts[i] = string(mustJSON(t, ev))
+	}
+	parts[4] = bigEvent("b4", 1<<20)
+	res := results(t, okJSON(t, c.post("", ctBatch, []byte("["+strings.Join(parts, ",")+"]"))))
 	require.Len(t, res, len(batch))
 	p0 := requireResult(t, res[0], "order-123", 3, false)
 

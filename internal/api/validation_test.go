@@ -71,7 +71,7 @@ func TestIngestValidation(t *testing.T) {
 		{"malformed JSON", `{"specversion":"1.0",`, 400, []string{""}, true},
 		{"trailing garbage", `{"specversion":"1.0","id":"x","source":"/s","type":"t"} x`, 400, []string{""}, true},
 		{"empty body", ``, 400, []string{""}, true},
-		{"event over 1 MiB", fmt.Sprintf(`{"specversion":"1.0","id":"x","source":"/s","type":"t","data":%q}`, long(1<<20)), 413, nil, false},
+		{"event over 1 MiB", bigEvent("x", 1<<20), 413, nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,11 +158,11 @@ func TestIngestLimits(t *testing.T) {
 		c := srv.in(t)
 		evs := make([]map[string]any, 1000)
 		for i := range evs {
-			evs[i] = event(fmt.Sprint(i), "subject", "s")
+			evs[i] = event(fmt.Sprint(i), "subject", fmt.Sprint("s", i%20))
 		}
 		res := c.appendBatchOK("", evs)
 		require.Len(t, res, 1000)
-		requireResult(t, res[999], "s", 1000, false)
+		requireResult(t, res[999], "s19", 50, false)
 	})
 	t.Run("atomic batch of 1000 is fine", func(t *testing.T) {
 		t.Parallel()
@@ -187,53 +187,73 @@ func TestIngestLimits(t *testing.T) {
 			require.Empty(t, recs)
 		})
 	}
-	// 17 events of 1 MiB minus a little: each event is fine, the request is not.
-	bigBatch := func(t *testing.T) []byte {
-		data := strings.Repeat("d", 1000<<10)
-		evs := make([]map[string]any, 17)
-		for i := range evs {
-			evs[i] = event(fmt.Sprint(i), "data", data)
-		}
-		b := mustJSON(t, evs)
-		require.Greater(t, len(b), 16<<20)
-		return b
+	// A batch of two events padded with insignificant whitespace to n
+	// bytes, generated as it is sent: megabytes of test data are slow to
+	// build under the race detector.
+	padded := func(t *testing.T, n int) (io.Reader, int64) {
+		head := `[` + string(mustJSON(t, event("1"))) + `,` + string(mustJSON(t, event("2", "subject", "s"))) + "\n"
+		return io.MultiReader(strings.NewReader(head), &spaces{n: n - len(head) - 1}, strings.NewReader("]")), int64(n)
+	}
+	send := func(c *client, body io.Reader, length int64) *response {
+		req, err := http.NewRequest(http.MethodPost, c.base+"/v1/events", body)
+		require.NoError(c.t, err)
+		req.ContentLength = length // -1: unknown, sent chunked
+		req.Header.Set("Content-Type", ctBatch)
+		req.Header.Set("Ensue-Namespace", c.ns)
+		resp, err := c.hc.Do(req)
+		require.NoError(c.t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(c.t, err)
+		return &response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 	}
 	t.Run("request over 16 MiB", func(t *testing.T) {
 		t.Parallel()
 		c := srv.in(t)
-		requireProblem(t, c.post("", ctBatch, bigBatch(t)), http.StatusRequestEntityTooLarge)
+		body, n := padded(t, 16<<20+1)
+		requireProblem(t, send(c, body, n), http.StatusRequestEntityTooLarge)
 		recs, _ := c.list("")
 		require.Empty(t, recs)
 	})
 	t.Run("chunked request over 16 MiB", func(t *testing.T) {
 		t.Parallel()
 		c := srv.in(t)
-		// Hiding the length makes the client send it chunked.
-		body := struct{ io.Reader }{bytes.NewReader(bigBatch(t))}
-		r := c.do(http.MethodPost, "/v1/events", body, "Content-Type", ctBatch)
-		requireProblem(t, r, http.StatusRequestEntityTooLarge)
+		body, _ := padded(t, 16<<20+1)
+		requireProblem(t, send(c, body, -1), http.StatusRequestEntityTooLarge)
 		recs, _ := c.list("")
 		require.Empty(t, recs)
 	})
-	t.Run("request of 16 MiB minus a little is read", func(t *testing.T) {
+	for _, chunked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("request of 16 MiB is read/chunked=%v", chunked), func(t *testing.T) {
+			t.Parallel()
+			c := srv.in(t)
+			body, n := padded(t, 16<<20)
+			if chunked {
+				n = -1
+			}
+			res := results(t, okJSON(t, send(c, body, n)))
+			require.Len(t, res, 2)
+			requireResult(t, res[0], "", 0, false)
+			requireResult(t, res[1], "s", 1, false)
+		})
+	}
+	t.Run("17 events of 1000 KiB", func(t *testing.T) {
 		t.Parallel()
 		c := srv.in(t)
-		data := strings.Repeat("d", 1000<<10)
-		evs := make([]map[string]any, 16)
+		evs := make([]string, 17)
 		for i := range evs {
-			evs[i] = event(fmt.Sprint(i), "data", data)
+			evs[i] = bigEvent(fmt.Sprint(i), 1000<<10)
 		}
-		res := c.appendBatchOK("", evs)
-		require.Len(t, res, 16)
-		for _, r := range res {
-			requireResult(t, r, "", 0, false)
-		}
+		// Each event is fine, the request is not.
+		requireProblem(t, c.post("", ctBatch, []byte("["+strings.Join(evs, ",")+"]")), http.StatusRequestEntityTooLarge)
+		recs, _ := c.list("")
+		require.Empty(t, recs)
 	})
 	t.Run("event over 1 MiB in an atomic batch", func(t *testing.T) {
 		t.Parallel()
 		c := srv.in(t)
-		evs := []map[string]any{event("a"), event("b", "data", strings.Repeat("d", 1<<20))}
-		p := requireProblem(t, c.post("?atomic=true", ctBatch, mustJSON(t, evs)), http.StatusRequestEntityTooLarge)
+		body := "[" + string(mustJSON(t, event("a"))) + "," + bigEvent("b", 1<<20) + "]"
+		p := requireProblem(t, c.post("?atomic=true", ctBatch, []byte(body)), http.StatusRequestEntityTooLarge)
 		require.Equal(t, int64(1), num(t, p, "index"))
 		recs, _ := c.list("")
 		require.Empty(t, recs)
@@ -262,4 +282,18 @@ func TestIngestUnknownExtensionsKept(t *testing.T) {
 	ev = c.getRecord(requireResult(t, okJSON(t, r), "", 0, false)).attrs(t)
 	require.Equal(t, "v é", ev["myext"])
 	require.Equal(t, "1", ev["other"])
+}
+
+var spaceBlock = bytes.Repeat([]byte{' '}, 64<<10)
+
+// spaces reads n spaces.
+type spaces struct{ n int }
+
+func (s *spaces) Read(p []byte) (int, error) {
+	if s.n == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), s.n)], spaceBlock)
+	s.n -= k
+	return k, nil
 }
