@@ -267,9 +267,11 @@ func TestServerEventsPagesAndFilters(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Records, 5)
 
-	corr, err := c.Correlation(ctx, "corr-0")
-	require.NoError(t, err)
-	require.Len(t, corr, 13)
+	eventually(t, "the correlation index", func() bool {
+		corr, err := c.Correlation(ctx, "corr-0")
+		require.NoError(t, err)
+		return len(corr) == 13
+	})
 }
 
 func TestServerSubscribe(t *testing.T) {

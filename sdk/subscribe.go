@@ -221,7 +221,7 @@ func (s *subscription) connect(ctx context.Context, yield func(Record, error) bo
 			if json.Unmarshal([]byte(msg.Data), &detail) != nil {
 				detail = msg.Data
 			}
-			return false, fmt.Errorf("sdk: subscription: the server reported: %s", detail)
+			return false, fmt.Errorf("sdk: the server ended the subscription: %s", detail)
 		default:
 			continue // a kind of message this client does not know
 		}

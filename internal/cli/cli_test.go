@@ -512,3 +512,15 @@ func subscribers(t *testing.T, url string) int {
 	}
 	return -1
 }
+
+func TestServeErrorsAreNotClientErrors(t *testing.T) {
+	t.Parallel()
+	// A port in use: serve fails to listen, which is no "cannot reach".
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	r := runCLI(t, "", "serve", "--addr", ln.Addr().String(), "--data", t.TempDir())
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "\nerror: listen on "+ln.Addr().String())
+	require.NotContains(t, r.stderr, "cannot reach")
+}

@@ -112,9 +112,14 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
-		return 0
+		return exitOK
+	}
+	if cmd != nil && cmd.Name() == "serve" {
+		// The server's own errors are not a client's: no "cannot reach".
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return exitInput
 	}
 	printError(stderr, err, a.server)
 	return exitCode(err)

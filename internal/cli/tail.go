@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,5 +82,5 @@ func reconnectReason(err error) string {
 	if p, ok := errors.AsType[*sdk.Problem](err); ok {
 		return "the server answered " + p.Error()
 	}
-	return err.Error()
+	return strings.TrimPrefix(err.Error(), "sdk: ")
 }
