@@ -32,6 +32,10 @@ func parseBinary(h http.Header, body []byte, lim Limits) (*Event, *Error) {
 		d.addErr(memberPointers[aDataContentType], "Content-Type appears more than once: send one")
 	case nContentType == 1 && strings.TrimSpace(contentType) != "":
 		ct := strings.TrimSpace(contentType)
+		if !utf8.ValidString(ct) {
+			d.addErr(memberPointers[aDataContentType], fmt.Sprintf("Content-Type %q is not valid UTF-8", clip(ct)))
+			break
+		}
 		mt, ok := mediaTypeOf(ct)
 		if !ok {
 			d.addErr(memberPointers[aDataContentType], fmt.Sprintf("Content-Type %q is not a media type such as \"application/json\" or \"text/plain; charset=utf-8\"", clip(ct)))

@@ -210,6 +210,7 @@ func TestParseBinaryInvalid(t *testing.T) {
 		{"JSON data too deep", headers("Content-Type", "application/json"), strings.Repeat("[", event.MaxDepth) + strings.Repeat("]", event.MaxDepth), event.Limits{}, 400, []string{"/data"}},
 		{"JSON data 10,000 deep", headers("Content-Type", "application/json"), strings.Repeat("[", 10000), event.Limits{}, 400, []string{"/data"}},
 		{"malformed Content-Type", headers("Content-Type", "json"), "x", event.Limits{}, 400, []string{"/datacontenttype"}},
+		{"Content-Type not UTF-8", headers("Content-Type", "text/plain; charset=\xd1"), "x", event.Limits{}, 400, []string{"/datacontenttype"}},
 		{"Content-Type twice", headers("Content-Type", "text/plain", "Content-Type", "text/html"), "x", event.Limits{}, 400, []string{"/datacontenttype"}},
 		{"structured media type", headers("Content-Type", "application/cloudevents+json"), with(""), event.Limits{}, 415, []string{"/datacontenttype"}},
 		{"batch media type", headers("Content-Type", "application/cloudevents-batch+json"), "[]", event.Limits{}, 415, []string{"/datacontenttype"}},
