@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -76,6 +77,9 @@ func tailLine(cols ...string) string {
 
 // reconnectReason says briefly why a subscription is reconnecting.
 func reconnectReason(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the connection dropped"
+	}
 	if transportError(err) {
 		return "cannot reach the server (" + transportCause(err) + ")"
 	}
