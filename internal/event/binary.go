@@ -199,13 +199,13 @@ func (d *decoder) body(body []byte, mediaType string) {
 			return
 		}
 		// The data sits one level inside the event object.
-		if err := checkJSON(body, MaxDepth-1); err != nil {
+		var data []byte
+		var err *syntaxError
+		if d.arena, data, err = compactJSON(d.arena, body, MaxDepth-1); err != nil {
 			d.addErr(memberPointers[mData], fmt.Sprintf("the body is not valid JSON, but Content-Type %q says it is: %v", mediaType, err))
 			return
 		}
-		start := len(d.arena)
-		d.arena = appendCompact(d.arena, body)
-		if data := d.arena[start:]; string(data) != "null" {
+		if string(data) != "null" {
 			d.data, d.dataKind = data, dataJSON
 			d.present |= 1 << mData
 		}

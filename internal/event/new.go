@@ -170,13 +170,12 @@ func (d *decoder) jsonData(data []byte) {
 		d.addErr(ptr, fmt.Sprintf("data is not valid UTF-8 (invalid byte at %d)", at))
 		return
 	}
-	if err := checkJSON(data, MaxDepth-1); err != nil {
+	var err *syntaxError
+	if d.arena, data, err = compactJSON(d.arena, data, MaxDepth-1); err != nil {
 		d.addErr(ptr, "data is not valid JSON: "+err.Error())
 		return
 	}
-	start := len(d.arena)
-	d.arena = appendCompact(d.arena, data)
-	if data := d.arena[start:]; string(data) != "null" {
+	if string(data) != "null" {
 		d.data, d.dataKind = data, dataJSON
 		d.present |= 1 << mData
 	}

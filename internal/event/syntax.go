@@ -37,6 +37,22 @@ func checkJSON(b []byte, maxDepth int) *syntaxError {
 	return c.run()
 }
 
+// compactJSON checks the JSON text b like checkJSON and appends it to dst
+// without insignificant whitespace, returning the compact text. When b has
+// none, that text is b itself and nothing is appended.
+func compactJSON(dst, b []byte, maxDepth int) (newDst, compact []byte, err *syntaxError) {
+	c := checker{b: b, maxDepth: maxDepth}
+	if err := c.run(); err != nil {
+		return dst, nil, err
+	}
+	if c.spaces == 0 {
+		return dst, b, nil
+	}
+	start := len(dst)
+	dst = appendCompact(dst, b)
+	return dst, dst[start:], nil
+}
+
 // span is the byte range [start, end) of a checked body.
 type span struct{ start, end int }
 
