@@ -82,6 +82,9 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 			select {
 			case recs <- rec:
 			case <-ctx.Done():
+				// The loop below reads errc once recs is closed: it must
+				// hold an error whichever way this goroutine ends.
+				errc <- ctx.Err()
 				return
 			}
 		}
