@@ -157,8 +157,9 @@ func namespace(r *http.Request) (string, *Problem) {
 		return "default", nil
 	}
 	if !namespaceRE.MatchString(ns) {
+		msg := fmt.Sprintf("the Ensue-Namespace header %q is not a namespace: use 1 to 63 lowercase letters, digits and '-', starting with a letter or digit", clip(ns, 80))
 		return "", &Problem{Type: typeBadNamespace, Title: "Invalid namespace", Status: http.StatusBadRequest,
-			Detail: fmt.Sprintf("the Ensue-Namespace header %q is not a namespace: use 1 to 63 lowercase letters, digits and '-', starting with a letter or digit", clip(ns, 80))}
+			Detail: msg, Errors: []event.FieldError{{Pointer: "Ensue-Namespace", Message: msg}}}
 	}
 	return ns, nil
 }

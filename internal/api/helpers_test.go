@@ -244,10 +244,10 @@ func checkProblem(t testing.TB, p map[string]any, status int, pointers ...string
 		s, ok := p[k].(string)
 		require.True(t, ok && s != "", "problem member %s missing in %v", k, p)
 	}
-	if len(pointers) == 0 {
-		return
-	}
+	// Every problem lists what was wrong in errors, even when there is one
+	// thing wrong with the request as a whole.
 	got := problemPointers(t, p)
+	require.NotEmpty(t, got, "problem without errors: %v", p)
 	for _, want := range pointers {
 		require.Contains(t, got, want, "problem %v", p)
 	}

@@ -90,8 +90,9 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
 		case "application/json":
 			mode = -1 // by the body's shape
 		default:
+			msg := fmt.Sprintf("Content-Type %q is not a CloudEvents encoding: send application/cloudevents+json (one event), application/cloudevents-batch+json (a JSON array of events), application/json, or binary mode with ce-* headers", clip(ct, 100))
 			writeProblem(w, &Problem{Type: typeUnsupported, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
-				Detail: fmt.Sprintf("Content-Type %q is not a CloudEvents encoding: send application/cloudevents+json (one event), application/cloudevents-batch+json (a JSON array of events), application/json, or binary mode with ce-* headers", clip(ct, 100))})
+				Detail: msg, Errors: []event.FieldError{{Pointer: "Content-Type", Message: msg}}})
 			return
 		}
 	}
@@ -228,6 +229,7 @@ func (a *API) writeResults(w http.ResponseWriter, res []store.Result, errs []err
 		if errs != nil && errs[i] != nil {
 			p := problemOf(errs[i])
 			p.Index = &i
+			p.fillErrors()
 			a.metrics.rejected.WithLabelValues(strconv.Itoa(p.Status)).Inc()
 			pb, _ := jsonMarshal(p)
 			b = append(b, pb...)

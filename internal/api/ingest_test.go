@@ -202,7 +202,7 @@ func TestIngestUnsupportedMediaType(t *testing.T) {
 		t.Run(ct, func(t *testing.T) {
 			t.Parallel()
 			c := srv.in(t)
-			requireProblem(t, c.post("", ct, body), http.StatusUnsupportedMediaType)
+			requireProblem(t, c.post("", ct, body), http.StatusUnsupportedMediaType, "Content-Type")
 			// Nothing stored.
 			requireProblem(t, c.get("/v1/events/lookup?source=/test&id=x"), http.StatusNotFound)
 		})

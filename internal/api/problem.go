@@ -43,6 +43,7 @@ var (
 )
 
 func writeProblem(w http.ResponseWriter, p *Problem) {
+	p.fillErrors()
 	if p.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
@@ -50,6 +51,15 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// fillErrors gives a problem without field errors one naming the request as
+// a whole (pointer ""), so that every problem lists what was wrong in
+// errors, as the API promises.
+func (p *Problem) fillErrors() {
+	if len(p.Errors) == 0 {
+		p.Errors = []event.FieldError{{Pointer: "", Message: p.Detail}}
+	}
 }
 
 func badRequest(detail string, errs ...event.FieldError) *Problem {

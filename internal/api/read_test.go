@@ -22,9 +22,9 @@ func TestNamespaces(t *testing.T) {
 		t.Parallel()
 		for _, ns := range []string{"Default", "-a", "a_b", "a.b", "a b", "é", strings.Repeat("a", 64), "a/b", "*", ">", "a\xff"} {
 			c := srv.with(t, ns)
-			requireProblem(t, c.post("", ctStructured, mustJSON(t, event("x"))), http.StatusBadRequest)
+			requireProblem(t, c.post("", ctStructured, mustJSON(t, event("x"))), http.StatusBadRequest, "Ensue-Namespace")
 			for _, path := range []string{"/v1/events", "/v1/events/1", "/v1/events/lookup?source=/test&id=x", "/v1/streams/s", "/v1/correlations/x", "/v1/subscribe"} {
-				requireProblem(t, c.get(path), http.StatusBadRequest)
+				requireProblem(t, c.get(path), http.StatusBadRequest, "Ensue-Namespace")
 			}
 		}
 	})
