@@ -88,12 +88,13 @@ func (r *run) run(ctx context.Context) (err error) {
 		}
 		r.reps = append(r.reps, rep)
 	}
+	r.reportPhases()
 	if cfg.RSSEvents > 0 {
 		if err := r.rssRun(ctx); err != nil {
 			return fmt.Errorf("bench: RSS run: %w", err)
 		}
+		r.reportRSS()
 	}
-	r.report()
 	return nil
 }
 
@@ -288,8 +289,8 @@ func (r *run) rssRun(ctx context.Context) error {
 	return nil
 }
 
-// report writes the table, the ratios and the RSS.
-func (r *run) report() {
+// reportPhases writes the table and the ratios.
+func (r *run) reportPhases() {
 	cfg := &r.cfg
 	w := r.out
 	fmt.Fprintf(w, "ensue bench ingest — %s, %s/%s, %d CPUs (GOMAXPROCS %d), %s\n",
@@ -380,11 +381,12 @@ func (r *run) report() {
 	}
 	fmt.Fprintf(w, "CPU per event of (b) over (a)'s (median of paired): %s\n", fixed2(median(costs)))
 
-	if cfg.RSSEvents <= 0 {
-		return
-	}
+}
+
+// reportRSS writes the RSS run's figure.
+func (r *run) reportRSS() {
+	cfg, w, rs := &r.cfg, r.out, &r.rss
 	fmt.Fprintln(w)
-	rs := &r.rss
 	switch {
 	case rs.fresh && r.tgt.child != nil:
 		fmt.Fprintf(w, "RSS after %s events: %s — VmRSS of the server's own process (a fresh one); %s before the run; appended at %s events/s\n",
