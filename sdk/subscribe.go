@@ -117,8 +117,8 @@ func (s *subscription) run(ctx context.Context, yield func(Record, error) bool) 
 			failures = 0
 		}
 		failures++
-		if max := s.c.reconnect.MaxAttempts; max >= 0 && failures > max {
-			yield(Record{}, fmt.Errorf("sdk: subscription lost, %d reconnect attempts failed: %w", max, err))
+		if limit := s.c.reconnect.MaxAttempts; limit >= 0 && failures > limit {
+			yield(Record{}, fmt.Errorf("sdk: subscription lost, %d reconnect attempts failed: %w", limit, err))
 			return
 		}
 		wait := s.backoff(failures)

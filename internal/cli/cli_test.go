@@ -52,7 +52,8 @@ func runCLI(t *testing.T, stdin string, args ...string) result {
 }
 
 func runCLIWith(ctx context.Context, stdin string, env func(string) (string, bool), args ...string) result {
-	var out, errb bytes.Buffer
+	// Synchronized: `serve` logs from goroutines of its own.
+	var out, errb syncBuffer
 	code := execute(ctx, args, strings.NewReader(stdin), &out, &errb, env, false)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
@@ -418,7 +419,7 @@ func TestEventsPaging(t *testing.T) {
 	require.Len(t, jsonLines(t, r.stdout), 1)
 }
 
-// syncBuffer is a buffer that tail writes to while the test reads it.
+// syncBuffer is a buffer that may be written while the test reads it.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
