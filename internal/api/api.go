@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +53,11 @@ type API struct {
 	metrics *metrics
 
 	segmentRoutes []segmentRoute
+
+	// shutdown is closed when the http.Server serving the API shuts down;
+	// see watchShutdown.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 }
 
 // New builds the handler.
@@ -71,7 +77,7 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, store: cfg.Store, limits: event.Limits{MaxEventBytes: cfg.MaxEventBytes}, mux: http.NewServeMux(), log: cfg.Logger}
+	a := &API{cfg: cfg, store: cfg.Store, limits: event.Limits{MaxEventBytes: cfg.MaxEventBytes}, mux: http.NewServeMux(), log: cfg.Logger, shutdown: make(chan struct{})}
 	a.metrics = newMetrics(cfg.Registry)
 	m := a.mux
 	m.HandleFunc("POST /v1/events", a.ingest)

@@ -36,6 +36,14 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
+	a.watchShutdown(r)
+	select {
+	case <-a.shutdown:
+		writeProblem(w, &Problem{Type: typeUnavailable, Title: "Shutting down", Status: http.StatusServiceUnavailable, RetryAfter: 1,
+			Detail: "the server is shutting down; subscribe again, to this server once it is back or to another one"})
+		return
+	default:
+	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeProblem(w, &Problem{Type: typeInternal, Title: "Streaming unsupported", Status: http.StatusInternalServerError, Detail: "this connection cannot stream"})
@@ -125,10 +133,28 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			flusher.Flush()
+		case <-a.shutdown:
+			// The client reconnects (retry: above) with Last-Event-ID
+			// and misses nothing.
+			_, _ = w.Write([]byte(": the server is shutting down\n\n"))
+			flusher.Flush()
+			return
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// watchShutdown makes sure that the http.Server serving r ends the open
+// subscriptions when it shuts down: Shutdown waits for every handler to
+// return, and a subscription returns only when its client goes away, so
+// that without this a graceful stop would wait for every subscriber.
+func (a *API) watchShutdown(r *http.Request) {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if !ok {
+		return
+	}
+	a.shutdownOnce.Do(func() { srv.RegisterOnShutdown(func() { close(a.shutdown) }) })
 }
 
 func appendEvent(b []byte, rec store.Record) []byte {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ensue-dev/ensue/internal/servertest"
 )
 
 const sseWait = 10 * time.Second
@@ -166,4 +169,31 @@ func TestSubscribeFilters(t *testing.T) {
 	}
 	requireProblem(t, c.get("/v1/subscribe?type=a*b"), http.StatusBadRequest, "type")
 	requireProblem(t, c.get("/v1/subscribe?since=never"), http.StatusBadRequest, "since")
+}
+
+// TestSubscribeGracefulStop: a graceful stop ends open subscriptions
+// instead of waiting for their clients to leave.
+func TestSubscribeGracefulStop(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	c := (&client{base: srv.URL, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}).in(t)
+	c.appendOK(event("1"))
+	subs := []*sse{c.subscribe("after=0"), c.subscribe("")}
+	subs[0].nextRecord(sseWait)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, srv.Server.Stop(ctx))
+	require.Less(t, time.Since(start), 5*time.Second)
+	for _, s := range subs {
+		select {
+		case _, ok := <-s.events:
+			require.False(t, ok, "no event after the stop")
+		case <-time.After(sseWait):
+			require.FailNow(t, "the subscription did not end")
+		}
+	}
 }
