@@ -78,7 +78,9 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	var mode ingestMode
 	ct := r.Header.Get("Content-Type")
-	if r.Header.Get("Ce-Specversion") != "" {
+	// The header's presence makes binary mode, so that an empty or invalid
+	// ce-specversion is reported as such rather than as a media type.
+	if _, binary := r.Header["Ce-Specversion"]; binary {
 		mode = modeBinary
 	} else {
 		mt, _, _ := mime.ParseMediaType(ct)

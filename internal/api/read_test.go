@@ -288,6 +288,30 @@ func nilIfEmpty(s []string) []string {
 	return s
 }
 
+// TestReadDefaultLimit: reads answer 100 records unless told otherwise.
+func TestReadDefaultLimit(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	evs := make([]map[string]any, 150)
+	for i := range evs {
+		evs[i] = event(fmt.Sprint(i), "subject", "s")
+	}
+	res := c.appendBatchOK("", evs)
+	recs, next := c.list("")
+	require.Len(t, recs, 100)
+	require.Equal(t, num(t, res[99], "position"), next)
+	recs, next = c.list(fmt.Sprintf("after=%d", next))
+	require.Len(t, recs, 50)
+	require.Equal(t, num(t, res[149], "position"), next)
+	recs, ver := c.stream("s", "")
+	require.Equal(t, int64(150), ver)
+	require.Len(t, recs, 100)
+	require.Equal(t, int64(100), *recs[99].Version)
+	recs, _ = c.stream("s", "direction=backward")
+	require.Len(t, recs, 100)
+	require.Equal(t, int64(51), *recs[99].Version)
+}
+
 // TestReadOne: GET /v1/events/{position} and lookup.
 func TestReadOne(t *testing.T) {
 	t.Parallel()

@@ -125,6 +125,8 @@ func TestIngestBinaryValidation(t *testing.T) {
 	}{
 		{"missing id, source, type", "text/plain", "x", []string{"ce-specversion", "1.0"}, 400, []string{"/id", "/source", "/type"}},
 		{"bad specversion", "text/plain", "x", []string{"ce-specversion", "2.0", "ce-id", "x", "ce-source", "/s", "ce-type", "t"}, 400, []string{"/specversion"}},
+		{"empty specversion", "text/plain", "x", []string{"ce-specversion", "", "ce-id", "x", "ce-source", "/s", "ce-type", "t"}, 400, []string{"/specversion"}},
+		{"empty specversion without Content-Type", "", "x", []string{"ce-specversion", ""}, 400, []string{"/specversion", "/id", "/source", "/type"}},
 		{"expectedversion not decimal", "text/plain", "x", append(base, "ce-subject", "s", "ce-expectedversion", "one"), 400, []string{"/expectedversion"}},
 		{"expectedversion with sign", "text/plain", "x", append(base, "ce-subject", "s", "ce-expectedversion", "+1"), 400, []string{"/expectedversion"}},
 		{"expectedversion without subject", "text/plain", "x", append(base, "ce-expectedversion", "0"), 400, []string{"/expectedversion"}},
