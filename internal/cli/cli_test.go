@@ -203,10 +203,11 @@ func TestErrorsFromTheServer(t *testing.T) {
 	require.True(t, strings.HasPrefix(r.stderr, "error: Wrong expected version"), r.stderr)
 	require.Contains(t, r.stderr, "  /expectedversion: ")
 
-	// A 404.
+	// A 404, in one line: details that repeat the detail are not repeated.
 	r = tb.run(t, "get", "999")
 	require.Equal(t, 1, r.code)
 	require.True(t, strings.HasPrefix(r.stderr, "error: Not found"), r.stderr)
+	require.Equal(t, 1, strings.Count(r.stderr, "\n"), r.stderr)
 
 	// A bad namespace is the server's to refuse.
 	r = tb.run(t, "-n", "Not_Valid", "events")

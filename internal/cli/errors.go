@@ -102,7 +102,7 @@ func writeProblemDetails(w io.Writer, err error, indent string) {
 		return
 	}
 	for _, fe := range p.Errors {
-		if p.Detail == fe.Pointer+": "+fe.Message {
+		if p.Detail == fe.Message || p.Detail == fe.Pointer+": "+fe.Message {
 			continue // the detail said it already
 		}
 		if fe.Pointer != "" {
