@@ -1,13 +1,18 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ensue-dev/ensue/internal/server"
+	"github.com/ensue-dev/ensue/internal/servertest"
 )
 
 // TestAtomicBatch: all-or-nothing batches.
@@ -365,4 +370,45 @@ func TestOptimisticConcurrency(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRestart: what was acknowledged is readable after a restart on the
+// same data, and a re-send is still a duplicate.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first := servertest.StartWith(t, servertest.Options{Config: server.Config{DataDir: dir}})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	c := (&client{base: first.URL, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}).in(t)
+	single := c.appendOK(event("one", "subject", "s"))
+	batch := c.appendBatchOK("", []map[string]any{event("two", "subject", "s"), event("three", "correlationid", "one")})
+	atomic := c.appendBatchOK("?atomic=true", []map[string]any{event("four", "subject", "s", "expectedversion", 2)})
+	tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, first.Server.Stop(ctx))
+
+	second := servertest.StartWith(t, servertest.Options{Config: server.Config{DataDir: dir}})
+	c.base = second.URL
+	for _, want := range []map[string]any{single, batch[0], batch[1], atomic[0]} {
+		rec := c.getRecord(num(t, want, "position"))
+		require.Equal(t, num(t, want, "position"), rec.Position)
+	}
+	got := c.appendOK(event("one", "subject", "s", "expectedversion", 0))
+	require.Equal(t, single["position"], got["position"])
+	requireResult(t, got, "s", 1, true)
+	res := c.appendBatchOK("?atomic=true", []map[string]any{event("two", "subject", "s"), event("three")})
+	require.Equal(t, batch[0]["position"], res[0]["position"])
+	require.Equal(t, true, res[1]["duplicate"])
+	requireResult(t, c.appendOK(event("five", "subject", "s", "expectedversion", 3)), "s", 4, false)
+	recs, ver := c.stream("s", "")
+	require.Equal(t, int64(4), ver)
+	require.Equal(t, []string{"one", "two", "four", "five"}, ids(t, recs))
+	r := c.get("/v1/events/lookup?source=/test&id=three")
+	require.Equal(t, http.StatusOK, r.Status, "%s", r)
+	eventually(t, 5*time.Second, func() bool {
+		recs, _ := decodeRecords(t, c.get("/v1/correlations/one"))
+		return len(recs) == 2
+	}, "correlation after restart")
 }
