@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -72,6 +73,7 @@ func natsServerBinary(t *testing.T) string {
 // testCluster is three nats-server processes forming one JetStream cluster.
 type testCluster struct {
 	t     *testing.T
+	name  string
 	nodes []*testNode
 }
 
@@ -89,12 +91,36 @@ func (n *testNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.cl
 
 // startCluster starts three nodes and waits until JetStream has a meta
 // leader and every node reports itself healthy. The processes are killed,
-// by PID, when the test ends.
+// by PID, when the test ends. A node that exits while starting (its port
+// was taken between being picked and being bound) makes it start a new
+// cluster on other ports.
 func startCluster(t *testing.T) *testCluster {
 	t.Helper()
 	bin := natsServerBinary(t)
+	for attempt := 1; ; attempt++ {
+		c, err := tryStartCluster(t, bin)
+		if err == nil {
+			return c
+		}
+		if attempt == 3 || !errors.Is(err, errNodeExited) {
+			require.NoError(t, err)
+		}
+		t.Logf("starting the cluster, attempt %d: %v; trying again on other ports", attempt, err)
+	}
+}
+
+var errNodeExited = errors.New("nats-server exited")
+
+var clusterCounter atomic.Int64
+
+func tryStartCluster(t *testing.T, bin string) (*testCluster, error) {
 	ports := freePorts(t, 9)
-	c := &testCluster{t: t}
+	c := &testCluster{
+		t: t,
+		// Distinct per cluster, so that a route that reaches another
+		// test's cluster is refused.
+		name: fmt.Sprintf("ensue-test-%d-%d", os.Getpid(), clusterCounter.Add(1)),
+	}
 	base := t.TempDir()
 	for i := range 3 {
 		c.nodes = append(c.nodes, &testNode{
@@ -115,11 +141,11 @@ func startCluster(t *testing.T) *testCluster {
 		}
 		if t.Failed() {
 			for _, n := range c.nodes {
-				out, _ := os.ReadFile(filepath.Join(n.dir, "server.log"))
+				out, _ := os.ReadFile(n.logPath())
 				if len(out) > 8000 {
 					out = out[len(out)-8000:]
 				}
-				t.Logf("--- %s log tail ---\n%s", n.name, out)
+				t.Logf("--- %s of %s: log tail ---\n%s", n.name, c.name, out)
 			}
 		}
 	})
@@ -129,11 +155,18 @@ func startCluster(t *testing.T) *testCluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	c.waitHealthy(ctx, c.nodes...)
+	if err := c.healthy(ctx, c.nodes...); err != nil {
+		for _, n := range c.nodes {
+			n.kill()
+		}
+		return nil, err
+	}
 	c.waitMetaLeader(ctx)
-	t.Logf("cluster of 3 ready in %v", time.Since(start).Round(time.Millisecond))
-	return c
+	t.Logf("cluster %s of 3 ready in %v", c.name, time.Since(start).Round(time.Millisecond))
+	return c, nil
 }
+
+func (n *testNode) logPath() string { return filepath.Join(n.dir, "server.log") }
 
 func (n *testNode) confPath() string { return filepath.Join(n.dir, "nats.conf") }
 
@@ -155,13 +188,13 @@ jetstream {
   max_file_store: 2GB
 }
 cluster {
-  name: ensue-test
+  name: %s
   listen: 127.0.0.1:%d
   routes: [%s]
 }
 `, n.name, n.clientPort, n.httpPort, 1<<20+eventlog.HeaderRoom,
-		filepath.Join(n.dir, "server.log"), filepath.Join(n.dir, "js"),
-		n.clusterPort, strings.Join(routes, ", "))
+		n.logPath(), filepath.Join(n.dir, "js"),
+		c.name, n.clusterPort, strings.Join(routes, ", "))
 }
 
 // start runs the node's process (again, after a kill: same ports, same data).
@@ -194,18 +227,25 @@ func (n *testNode) kill() {
 	n.proc = nil
 }
 
-// waitHealthy polls each node's /healthz (JetStream enabled, in contact
-// with a meta leader, its assets current) until it answers 200.
+// waitHealthy waits until each node's /healthz answers 200.
 func (c *testCluster) waitHealthy(ctx context.Context, nodes ...*testNode) {
 	c.t.Helper()
+	require.NoError(c.t, c.healthy(ctx, nodes...))
+}
+
+// healthy polls each node's /healthz (JetStream enabled, in contact with a
+// meta leader, its assets current) until it answers 200. It fails with
+// errNodeExited as soon as a node's process is gone.
+func (c *testCluster) healthy(ctx context.Context, nodes ...*testNode) error {
 	hc := &http.Client{Timeout: time.Second}
 	for _, n := range nodes {
 		var last string
+		var exited bool
 		ok := poll(ctx, 20*time.Millisecond, func() bool {
 			select {
 			case <-n.exitedChan():
-				last = "process exited"
-				return false
+				exited = true
+				return true
 			default:
 			}
 			resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", n.httpPort))
@@ -219,8 +259,18 @@ func (c *testCluster) waitHealthy(ctx context.Context, nodes ...*testNode) {
 			last = fmt.Sprintf("%d %s", resp.StatusCode, body.String())
 			return resp.StatusCode == http.StatusOK
 		})
-		require.True(c.t, ok, "%s not healthy: %s", n.name, last)
+		if exited {
+			out, _ := os.ReadFile(n.logPath())
+			if len(out) > 2000 {
+				out = out[len(out)-2000:]
+			}
+			return fmt.Errorf("%w: %s: %s", errNodeExited, n.name, out)
+		}
+		if !ok {
+			return fmt.Errorf("%s not healthy: %s", n.name, last)
+		}
 	}
+	return nil
 }
 
 func (n *testNode) exitedChan() <-chan struct{} {
@@ -371,23 +421,61 @@ func poll(ctx context.Context, interval time.Duration, cond func() bool) bool {
 	}
 }
 
-// freePorts reserves n distinct free loopback ports. They are released
-// before the servers bind them; holding all n listeners at once makes the
-// n ports distinct.
+// ports handed out in this test process, never twice.
+var portRegistry struct {
+	sync.Mutex
+	used map[int]bool
+}
+
+// freePorts picks n distinct loopback ports that were free a moment ago,
+// below the kernel's ephemeral range, where outgoing connections (of this
+// test and of anything else on the machine) do not take them meanwhile.
+// They are released before the servers bind them; startCluster copes with
+// the rare port taken in between.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
+	portRegistry.Lock()
+	defer portRegistry.Unlock()
+	if portRegistry.used == nil {
+		portRegistry.used = make(map[int]bool)
+	}
+	low := ephemeralLow()
 	ports := make([]int, 0, n)
 	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		require.Less(t, tries, 10_000, "no free ports between 10000 and %d", low)
+		p := 10_000 + rand.IntN(low-10_000)
+		if portRegistry.used[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+		ports = append(ports, p)
+		portRegistry.used[p] = true
 	}
 	return ports
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() int {
+	const fallback = 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return fallback
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil || low <= 11_000 {
+		return fallback
+	}
+	return low
 }
 
 var streamCounter struct {
