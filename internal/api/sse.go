@@ -72,7 +72,10 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	_, _ = fmt.Fprintf(w, ": subscribed after position %d\nretry: 1000\n\n", after)
+	// The id line makes the start position the client's last event id, so
+	// a reconnect before the first record resumes from there, not from the
+	// end of the log as it is then.
+	_, _ = fmt.Fprintf(w, ": subscribed after position %d\nretry: 1000\nid: %d\n\n", after, after)
 	flusher.Flush()
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -124,7 +124,10 @@ type Server struct {
 	// start-up message.
 	Durability string
 
-	quit     chan struct{}
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgWork   sync.WaitGroup
+	api      *api.API
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -135,7 +138,9 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, quit: make(chan struct{})}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	return s, nil
 }
 
 // Start brings the server up: it returns once the HTTP listener accepts
@@ -198,11 +203,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.indexer.Start(ctx); err != nil {
 		return err
 	}
-	go s.catchUp()
+	s.bgWork.Add(1)
+	go func() {
+		defer s.bgWork.Done()
+		s.catchUp()
+	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler := api.New(api.Config{
+	s.api = api.New(api.Config{
 		Store:           s.store,
 		MaxEventBytes:   s.cfg.MaxEventBytes,
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
@@ -215,7 +224,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("listen on %s: %w (is another Ensue running? choose another port with --addr)", s.cfg.Addr, err)
 	}
 	s.http = &http.Server{
-		Handler:           handler,
+		Handler:           s.api,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    256 << 10,
 		IdleTimeout:       2 * time.Minute,
@@ -229,13 +238,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 // catchUp marks the store ready once the index has applied the log as it
 // was at start, logging progress on long catch-ups.
 func (s *Server) catchUp() {
-	ctx := context.Background()
+	ctx := s.bgCtx
 	last, err := s.evlog.LastPosition(ctx)
 	for err != nil {
 		s.log.Warn("cannot read the log's last position; retrying", "err", err)
 		select {
 		case <-time.After(time.Second):
-		case <-s.quit:
+		case <-ctx.Done():
 			return
 		}
 		last, err = s.evlog.LastPosition(ctx)
@@ -252,10 +261,8 @@ func (s *Server) catchUp() {
 		if err == nil {
 			break
 		}
-		select {
-		case <-s.quit:
+		if ctx.Err() != nil {
 			return
-		default:
 		}
 		applied := s.ix.Applied()
 		rate := float64(applied-from) / time.Since(start).Seconds()
@@ -305,7 +312,8 @@ func (s *Server) Stop(ctx context.Context) error {
 
 func (s *Server) teardown(ctx context.Context) error {
 	var errs []error
-	close(s.quit)
+	s.bgCancel()
+	s.bgWork.Wait()
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))

@@ -111,7 +111,19 @@ func (s *Store) Events(ctx context.Context, q Query) ([]Record, uint64, error) {
 	return out, next, nil
 }
 
+// indexLagWait bounds how long an index-backed read waits for the index to
+// apply the appends answered before it.
+const indexLagWait = time.Second
+
 func (s *Store) eventsByCorrelation(ctx context.Context, q Query) ([]Record, uint64, error) {
+	// Read your writes: let the index apply what the log holds now (it
+	// usually lags by milliseconds); past indexLagWait, answer with what
+	// it has — the contract allows a second of lag.
+	if last, err := s.log.LastPosition(ctx); err == nil {
+		wctx, cancel := context.WithTimeout(ctx, indexLagWait)
+		_ = s.ix.WaitApplied(wctx, last)
+		cancel()
+	}
 	positions, err := s.ix.Correlation(q.Namespace, q.CorrelationID, q.After, scanBudget)
 	if err != nil {
 		return nil, 0, err
