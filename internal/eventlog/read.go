@@ -415,10 +415,7 @@ func (l *JetStream) Read(ctx context.Context, q Query) ([]Record, uint64, error)
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
-	filter := l.subj.namespace(q.Namespace)
-	if q.Stream != "" {
-		filter = l.subj.stream(q.Namespace, q.Stream)
-	}
+	filter := l.subj.filter(q)
 	start := q.After + 1
 	if !q.Since.IsZero() {
 		first, ok, err := l.firstSince(ctx, filter, q.Since)

@@ -56,6 +56,7 @@ func Exercise(t *testing.T, h Harness) {
 	t.Run("ConcurrentAnyVersion", func(t *testing.T) { t.Parallel(); concurrentAnyVersion(t, h) })
 	t.Run("ReadStreamFilter", func(t *testing.T) { t.Parallel(); readStreamFilter(t, h) })
 	t.Run("SubscribeFromEnd", func(t *testing.T) { t.Parallel(); subscribeFromEnd(t, h) })
+	t.Run("WholeLog", func(t *testing.T) { t.Parallel(); wholeLog(t, h) })
 }
 
 func ctx(t *testing.T) context.Context {
@@ -546,4 +547,40 @@ func subscribeFromEnd(t *testing.T, h Harness) {
 	require.ErrorIs(t, err, context.DeadlineExceeded, "nothing more for stream s")
 	all.Stop()
 	all.Stop()
+}
+
+// wholeLog reads and subscribes with no namespace: every namespace's
+// records, in log order. Other tests append to the same log meanwhile, so
+// it checks only that its own records come back where they were stored.
+func wholeLog(t *testing.T, h Harness) {
+	l, c := h.Open(t), ctx(t)
+	ns1, ns2 := Namespace("whole"), Namespace("whole")
+	r1 := l.Append(c, ns1, []eventlog.Entry{entry("s", eventlog.AnyVersion, "1")})[0]
+	require.NoError(t, r1.Err)
+	r2 := l.Append(c, ns2, []eventlog.Entry{entry("", eventlog.AnyVersion, "2")})[0]
+	require.NoError(t, r2.Err)
+
+	recs, next, err := l.Read(c, eventlog.Query{After: r1.Position - 1, Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, r1.Position, next)
+	require.Equal(t, ns1, recs[0].Namespace)
+	require.Equal(t, "s", recs[0].Stream)
+	recs, _, err = l.Read(c, eventlog.Query{After: r2.Position - 1, Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, ns2, recs[0].Namespace)
+	require.Equal(t, "2", string(recs[0].Data))
+
+	sub, err := l.Subscribe(c, eventlog.Query{After: r1.Position - 1})
+	require.NoError(t, err)
+	defer sub.Stop()
+	var seen []eventlog.Record
+	for len(seen) == 0 || seen[len(seen)-1].Position < r2.Position {
+		r, err := sub.Next(c)
+		require.NoError(t, err)
+		seen = append(seen, r)
+	}
+	require.Equal(t, r1.Position, seen[0].Position)
+	require.Equal(t, ns2, seen[len(seen)-1].Namespace)
 }
