@@ -69,6 +69,7 @@ Run a server with 'ensue serve'; the other commands talk to one over HTTP
 		a.lookupCommand(),
 		a.correlationCommand(),
 		a.tailCommand(),
+		newBenchCommand(),
 	)
 	return root, a
 }
