@@ -40,7 +40,11 @@ type Config struct {
 	// SSEKeepAlive is the interval of keep-alive comments on idle
 	// subscriptions. Default 15s.
 	SSEKeepAlive time.Duration
-	Logger       *slog.Logger
+	// SSEWriteTimeout bounds each write to a subscriber: one that accepts
+	// nothing for this long is disconnected, and resumes with
+	// Last-Event-ID when it comes back. Default 30s.
+	SSEWriteTimeout time.Duration
+	Logger          *slog.Logger
 }
 
 // API serves HTTP.
@@ -73,6 +77,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.SSEKeepAlive == 0 {
 		cfg.SSEKeepAlive = 15 * time.Second
+	}
+	if cfg.SSEWriteTimeout == 0 {
+		cfg.SSEWriteTimeout = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

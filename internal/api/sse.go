@@ -44,8 +44,7 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		writeProblem(w, &Problem{Type: typeInternal, Title: "Streaming unsupported", Status: http.StatusInternalServerError, Detail: "this connection cannot stream"})
 		return
 	}
@@ -72,11 +71,43 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	// The id line makes the start position the client's last event id, so
-	// a reconnect before the first record resumes from there, not from the
-	// end of the log as it is then.
-	_, _ = fmt.Fprintf(w, ": subscribed after position %d\nretry: 1000\nid: %d\n\n", after, after)
-	flusher.Flush()
+
+	// Every write has a deadline: a client that stops reading would
+	// otherwise hold this handler in Write for ever, and with it a graceful
+	// stop. A client cut off resumes with Last-Event-ID.
+	rc := http.NewResponseController(w)
+	send := func(b []byte) error {
+		timeout := a.cfg.SSEWriteTimeout
+		select {
+		case <-a.shutdown:
+			timeout = shutdownWriteTimeout
+		default:
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	handlerDone, watchDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		select {
+		case <-a.shutdown:
+			// Cut short a write already waiting on a client.
+			_ = rc.SetWriteDeadline(time.Now().Add(shutdownWriteTimeout))
+		case <-handlerDone:
+		}
+	}()
+	defer func() {
+		close(handlerDone)
+		<-watchDone
+		// The connection may serve further requests.
+		_ = rc.SetWriteDeadline(time.Time{})
+	}()
+	if send([]byte(fmt.Sprintf(": subscribed after position %d\nretry: 1000\n\n", after))) != nil {
+		return
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -108,8 +139,7 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 		case rec, ok := <-recs:
 			if !ok {
 				if err := <-errc; err != nil && ctx.Err() == nil {
-					_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", quote(err.Error()))
-					flusher.Flush()
+					_ = send([]byte(fmt.Sprintf("event: error\ndata: %s\n\n", quote(err.Error()))))
 				}
 				return
 			}
@@ -127,26 +157,27 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 					break drain
 				}
 			}
-			if _, err := w.Write(b); err != nil {
+			if send(b) != nil {
 				return
 			}
-			flusher.Flush()
 		case <-keepAlive.C:
-			if _, err := w.Write([]byte(": ping\n\n")); err != nil {
+			if send([]byte(": ping\n\n")) != nil {
 				return
 			}
-			flusher.Flush()
 		case <-a.shutdown:
 			// The client reconnects (retry: above) with Last-Event-ID
 			// and misses nothing.
-			_, _ = w.Write([]byte(": the server is shutting down\n\n"))
-			flusher.Flush()
+			_ = send([]byte(": the server is shutting down\n\n"))
 			return
 		case <-ctx.Done():
 			return
 		}
 	}
 }
+
+// shutdownWriteTimeout is how long a subscriber still gets to accept a
+// write once the server is shutting down.
+const shutdownWriteTimeout = time.Second
 
 // watchShutdown makes sure that the http.Server serving r ends the open
 // subscriptions when it shuts down: Shutdown waits for every handler to

@@ -3,7 +3,9 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -196,4 +198,37 @@ func TestSubscribeGracefulStop(t *testing.T) {
 			require.FailNow(t, "the subscription did not end")
 		}
 	}
+}
+
+// TestSubscribeStuckClient: a subscriber that stops reading does not hold
+// up a graceful stop.
+func TestSubscribeStuckClient(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	c := (&client{base: srv.URL, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}).in(t)
+	u, err := url.Parse(srv.URL)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	// A small receive window fills up soon.
+	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(4<<10))
+	_, err = fmt.Fprintf(conn, "GET /v1/subscribe?after=0 HTTP/1.1\r\nHost: x\r\nEnsue-Namespace: %s\r\n\r\n", c.ns)
+	require.NoError(t, err)
+	// Enough records to fill the socket buffers on both sides.
+	for i := range 8 {
+		evs := make([]string, 10)
+		for k := range evs {
+			evs[k] = bigEvent(fmt.Sprint(i, "-", k), 100<<10)
+		}
+		okJSON(t, c.post("", ctBatch, []byte("["+strings.Join(evs, ",")+"]")))
+	}
+	tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, srv.Server.Stop(ctx))
+	require.Less(t, time.Since(start), 5*time.Second)
 }
