@@ -32,6 +32,10 @@ type Config struct {
 	MaxEventBytes int
 	// MaxRequestBytes bounds one request body (default 16 MiB).
 	MaxRequestBytes int64
+	// BodyIdleTimeout is how long reading a request body waits for the
+	// client to send more; a client silent that long in the middle of a
+	// body is answered 408. Default 10s.
+	BodyIdleTimeout time.Duration
 	// Ready reports whether the server can answer appends and lookups; nil
 	// means the store's own readiness.
 	Ready func(ctx context.Context) error
@@ -77,6 +81,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.SSEKeepAlive == 0 {
 		cfg.SSEKeepAlive = 15 * time.Second
+	}
+	if cfg.BodyIdleTimeout == 0 {
+		cfg.BodyIdleTimeout = 10 * time.Second
 	}
 	if cfg.SSEWriteTimeout == 0 {
 		cfg.SSEWriteTimeout = 30 * time.Second

@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +13,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ensue-dev/ensue/internal/servertest"
 )
 
 // requireHealthy asserts that the server still serves and still reaches
@@ -144,18 +149,20 @@ func TestHostileInput(t *testing.T) {
 		requireHealthy(t, c)
 	})
 
-	t.Run("slow half request", func(t *testing.T) {
+	t.Run("stalled body", func(t *testing.T) {
 		t.Parallel()
 		c := srv.in(t)
-		u, err := url.Parse(c.base)
-		require.NoError(t, err)
-		conn, err := net.Dial("tcp", u.Host)
-		require.NoError(t, err)
-		defer conn.Close()
-		_, err = fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: 1000\r\n\r\n{\"id\":", ctStructured)
-		require.NoError(t, err)
+		conn := stalledUpload(t, c)
 		// The server waits for the rest, and meanwhile serves others.
 		requireHealthy(t, c)
+		// Not for ever: a client silent in the middle of a body is
+		// answered 408, and nothing is stored.
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
+		require.Equal(t, ctProblem, resp.Header.Get("Content-Type"))
+		requireProblem(t, c.get("/v1/events/lookup?source=/s&id=stalled"), http.StatusNotFound)
 	})
 
 	t.Run("bodies on reads are ignored", func(t *testing.T) {
@@ -187,6 +194,38 @@ func TestHostileInput(t *testing.T) {
 		}
 		requireHealthy(t, c)
 	})
+}
+
+// stalledUpload starts an append whose body stops half way.
+func stalledUpload(t *testing.T, c *client) net.Conn {
+	t.Helper()
+	u, err := url.Parse(c.base)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	require.NoError(t, conn.SetDeadline(time.Now().Add(time.Minute)))
+	_, err = fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: x\r\nEnsue-Namespace: %s\r\nContent-Type: %s\r\nContent-Length: 1000\r\n\r\n{\"id\":\"stalled\",", c.ns, ctStructured)
+	require.NoError(t, err)
+	return conn
+}
+
+// TestStalledUploadGracefulStop: an upload stalled half way does not hold
+// up a graceful stop for longer than the body idle timeout.
+func TestStalledUploadGracefulStop(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	c := (&client{base: srv.URL, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}).in(t)
+	stalledUpload(t, c)
+	requireHealthy(t, c)
+	tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, srv.Server.Stop(ctx))
+	require.Less(t, time.Since(start), 15*time.Second)
 }
 
 // escapeAll percent-encodes every byte of s.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -35,15 +37,40 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.cfg.MaxRequestBytes))
+	rc := http.NewResponseController(w)
+	_, err := buf.ReadFrom(&idleReader{r: http.MaxBytesReader(w, r.Body, a.cfg.MaxRequestBytes), rc: rc, idle: a.cfg.BodyIdleTimeout})
 	if err != nil {
+		// The deadline stays: net/http discards a short unread body before
+		// it answers, which must not wait on a client that stalled; failing
+		// at once, it closes the connection after the answer instead.
+		_ = rc.SetReadDeadline(time.Now())
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return a.tooLarge()
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return &Problem{Type: typeTimeout, Title: "Request timeout", Status: http.StatusRequestTimeout,
+				Detail: fmt.Sprintf("the client sent nothing for %s in the middle of the request body; nothing was stored, send the request again", a.cfg.BodyIdleTimeout)}
+		}
 		return badRequest("could not read the request body: " + err.Error())
 	}
+	_ = rc.SetReadDeadline(time.Time{})
 	return nil
+}
+
+// idleReader gives each read of a request body a deadline, so that a client
+// that stalls in the middle of a body neither holds its handler for ever
+// nor delays a graceful stop, while a slow but steady upload of any size
+// goes through.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	_ = r.rc.SetReadDeadline(time.Now().Add(r.idle))
+	return r.r.Read(p)
 }
 
 func (a *API) tooLarge() *Problem {

@@ -32,6 +32,7 @@ var (
 	typeInvalidEvent  = problemBase + "invalid-event"
 	typeInvalidQuery  = problemBase + "invalid-request"
 	typeTooLarge      = problemBase + "too-large"
+	typeTimeout       = problemBase + "request-timeout"
 	typeUnsupported   = problemBase + "unsupported-media-type"
 	typeConflict      = problemBase + "wrong-expected-version"
 	typePartlyStored  = problemBase + "atomic-batch-partly-stored"
