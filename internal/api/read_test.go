@@ -137,6 +137,7 @@ func TestReadEvents(t *testing.T) {
 
 	t.Run("paging", func(t *testing.T) {
 		t.Parallel()
+		c := c.with(t, c.ns)
 		var got []string
 		after := int64(0)
 		for page := 0; ; page++ {
@@ -167,6 +168,7 @@ func TestReadEvents(t *testing.T) {
 
 	t.Run("bad parameters", func(t *testing.T) {
 		t.Parallel()
+		c := c.with(t, c.ns)
 		for q, ptr := range map[string]string{
 			"limit=0":                             "limit",
 			"limit=1001":                          "limit",
@@ -208,6 +210,7 @@ func TestReadEvents(t *testing.T) {
 	for _, f := range filters {
 		t.Run(f.query, func(t *testing.T) {
 			t.Parallel()
+			c := c.with(t, c.ns)
 			recs, next := c.list(f.query)
 			require.Equal(t, f.want, nilIfEmpty(ids(t, recs)))
 			require.GreaterOrEqual(t, next, int64(0))
@@ -219,6 +222,7 @@ func TestReadEvents(t *testing.T) {
 
 	t.Run("correlationid", func(t *testing.T) {
 		t.Parallel()
+		c := c.with(t, c.ns)
 		knownBug(t, "store.Events with correlationid also returns the correlation's root (whose own id is the filter and which has no correlationid), unlike /v1/subscribe with the same filter")
 		// The correlation index may lag by up to a second.
 		var recs []record
@@ -239,6 +243,7 @@ func TestReadEvents(t *testing.T) {
 
 	t.Run("since and until", func(t *testing.T) {
 		t.Parallel()
+		c := c.with(t, c.ns)
 		at := func(i int) time.Time { return all[i].recordedAt(t) }
 		want := func(since, until time.Time) []string {
 			var out []string
@@ -383,6 +388,7 @@ func TestReadStreams(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
 			t.Parallel()
+			c := c.with(t, c.ns)
 			recs, ver := c.stream("orders/123", tc.query)
 			require.Equal(t, int64(7), ver)
 			require.Equal(t, tc.want, nilIfEmptyInts(versions(recs)))
@@ -395,6 +401,7 @@ func TestReadStreams(t *testing.T) {
 
 	t.Run("percent-encoded name reaches the stream", func(t *testing.T) {
 		t.Parallel()
+		c := c.with(t, c.ns)
 		r := c.get("/v1/streams/orders%2F123")
 		recs, m := decodeRecords(t, r)
 		require.Len(t, recs, 7)
@@ -406,6 +413,7 @@ func TestReadStreams(t *testing.T) {
 
 	t.Run("empty stream", func(t *testing.T) {
 		t.Parallel()
+		c := c.with(t, c.ns)
 		for _, q := range []string{"", "direction=backward", "from=5"} {
 			recs, ver := c.stream("never-written", q)
 			require.Zero(t, ver)
@@ -417,6 +425,7 @@ func TestReadStreams(t *testing.T) {
 
 	t.Run("bad parameters", func(t *testing.T) {
 		t.Parallel()
+		c := c.with(t, c.ns)
 		for q, ptr := range map[string]string{
 			"limit=0":            "limit",
 			"limit=1001":         "limit",
