@@ -115,9 +115,29 @@ func New(cfg Config) *API {
 	m.HandleFunc("GET /readyz", a.readyz)
 	m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := a.allowedMethods(r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeProblem(w, &Problem{Type: typeMethodBlocked, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+				Detail: fmt.Sprintf("%s does not answer %s; use %s", r.URL.Path, r.Method, strings.Join(allowed, " or "))})
+			return
+		}
 		writeProblem(w, notFound(fmt.Sprintf("no route for %s %s; see the HTTP API documentation (docs/http-api.md)", r.Method, r.URL.Path)))
 	})
 	return a
+}
+
+// allowedMethods lists the methods that have a route for r's path. The
+// catch-all route matches every method, so the mux itself never answers 405.
+func (a *API) allowedMethods(r *http.Request) []string {
+	var allowed []string
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		probe := *r
+		probe.Method = method
+		if _, pattern := a.mux.Handler(&probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, method)
+		}
+	}
+	return allowed
 }
 
 // ServeHTTP implements http.Handler: namespace check and panic recovery

@@ -299,6 +299,22 @@ func TestHealth(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.Status, "%s", r)
 		require.Equal(t, ctJSON, r.CT())
 	}
-	// Unknown routes are problems too.
+	// Unknown routes and methods are problems too.
 	requireProblem(t, c.get("/v1/nothing"), http.StatusNotFound)
+	requireProblem(t, c.do(http.MethodDelete, "/v1/nothing", nil), http.StatusNotFound)
+	for path, allow := range map[string]string{
+		"/v1/events":         "GET, POST",
+		"/v1/events/1":       "GET",
+		"/v1/events/lookup":  "GET",
+		"/v1/streams/s":      "GET",
+		"/v1/correlations/x": "GET",
+		"/v1/subscribe":      "GET",
+		"/healthz":           "GET",
+	} {
+		r := c.do(http.MethodDelete, path, nil)
+		requireProblem(t, r, http.StatusMethodNotAllowed)
+		require.Equal(t, allow, r.Header.Get("Allow"), path)
+	}
+	r := c.do(http.MethodPut, "/v1/events", strings.NewReader("{}"), "Content-Type", ctStructured)
+	requireProblem(t, r, http.StatusMethodNotAllowed)
 }
