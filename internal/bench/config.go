@@ -74,6 +74,10 @@ type IngestConfig struct {
 	// work (the indexer catching up, JetStream's flushes) is not billed to
 	// the next phase. Default 1.1s, longer than one sync interval.
 	Settle time.Duration
+	// HeapProfile, when set, is a file the bench writes a heap profile of
+	// this process to at the end of the RSS run (after a GC), to see what
+	// the in-process server's memory holds. In-process server only.
+	HeapProfile string
 	// Progress receives one line per phase as it runs (stderr in the
 	// CLI). Default: no progress.
 	Progress io.Writer
@@ -151,6 +155,9 @@ func (c *IngestConfig) validate() error {
 	}
 	if len(c.ServerCommand) > 0 && c.ServerCommand[0] == "" {
 		errs = append(errs, errors.New("the server command has no program"))
+	}
+	if c.HeapProfile != "" && (c.ServerURL != "" || len(c.ServerCommand) > 0) {
+		errs = append(errs, errors.New("a heap profile needs the server in this process: drop the server URL or command"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("bench: %w", errors.Join(errs...))

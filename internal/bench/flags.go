@@ -20,5 +20,6 @@ func (c *IngestConfig) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "namespace of the bench's events (empty: bench)")
 	fs.StringVar(&c.ServerURL, "server", c.ServerURL, "benchmark the Ensue server at this URL instead of one started in this process")
 	fs.DurationVar(&c.Settle, "settle", c.Settle, "least rest of the server before each phase (0: 1.1s)")
+	fs.StringVar(&c.HeapProfile, "heap-profile", c.HeapProfile, "write a heap profile of the in-process server to this file at the end of the RSS run")
 	fs.IntVar(&c.CeilingMaxPending, "ceiling-max-pending", c.CeilingMaxPending, "in-flight async publishes of the ceiling (0: 8192)")
 }

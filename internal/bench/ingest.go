@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -284,6 +285,12 @@ func (r *run) rssRun(ctx context.Context) error {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		r.rss.heapInuse = ms.HeapInuse
+		if cfg.HeapProfile != "" {
+			if err := writeHeapProfile(cfg.HeapProfile); err != nil {
+				return err
+			}
+			r.progress("heap profile written to %s", cfg.HeapProfile)
+		}
 	}
 	r.progress("RSS run: %s events/s; server RSS %s", thousands(r.rss.rate), mib(r.rss.after))
 	return nil
@@ -398,4 +405,17 @@ func (r *run) reportRSS() {
 		fmt.Fprintf(w, "RSS after %s more events: %s — process_resident_memory_bytes of the server at %s; %s before the run; appended at %s events/s\n",
 			thousands(float64(rs.events)), mib(rs.after), cfg.ServerURL, mib(rs.before), thousands(rs.rate))
 	}
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }
