@@ -105,7 +105,10 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 		// The connection may serve further requests.
 		_ = rc.SetWriteDeadline(time.Time{})
 	}()
-	if send([]byte(fmt.Sprintf(": subscribed after position %d\nretry: 1000\n\n", after))) != nil {
+	// The id line makes the start position the client's last event id, so
+	// a reconnect before the first record resumes from there, not from the
+	// end of the log as it is then.
+	if send([]byte(fmt.Sprintf(": subscribed after position %d\nretry: 1000\nid: %d\n\n", after, after))) != nil {
 		return
 	}
 

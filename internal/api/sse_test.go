@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -231,4 +232,31 @@ func TestSubscribeStuckClient(t *testing.T) {
 	start := time.Now()
 	require.NoError(t, srv.Server.Stop(ctx))
 	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+// TestSubscribeAnnouncesStart: the first block names the start position as
+// the last event id, so a reconnect before any record resumes from there.
+func TestSubscribeAnnouncesStart(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	last := num(t, c.appendOK(event("1")), "position")
+	for query, want := range map[string]int64{"after=0": 0, "after=7": 7, "": last} {
+		req, err := http.NewRequest(http.MethodGet, c.base+"/v1/subscribe?"+query, nil)
+		require.NoError(t, err)
+		req.Header.Set("Ensue-Namespace", c.ns)
+		resp, err := c.hc.Transport.RoundTrip(req)
+		require.NoError(t, err)
+		br := bufio.NewReader(resp.Body)
+		var lines []string
+		for {
+			line, err := br.ReadString('\n')
+			require.NoError(t, err)
+			if line == "\n" {
+				break
+			}
+			lines = append(lines, strings.TrimSuffix(line, "\n"))
+		}
+		resp.Body.Close()
+		require.Contains(t, lines, fmt.Sprintf("id: %d", want), query)
+	}
 }
