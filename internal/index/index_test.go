@@ -1,0 +1,115 @@
+package index_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ensue-dev/ensue/internal/index"
+)
+
+func open(t *testing.T, dir string) *index.Index {
+	t.Helper()
+	ix, err := index.Open(index.Config{Dir: dir})
+	require.NoError(t, err)
+	return ix
+}
+
+func TestApplyIsExactlyOnceAndSurvivesReopen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ix := open(t, dir)
+	recs := []index.Applied{
+		{Position: 1, Namespace: "a", Stream: "s", Version: 1, Source: "/x", ID: "1"},
+		{Position: 2, Namespace: "a", Source: "/x", ID: "2", CorrelationID: "1"},
+		{Position: 3, Namespace: "b", Source: "/x", ID: "1"},
+	}
+	require.NoError(t, ix.Apply(recs[:2], 2))
+	// Applying again, overlapping, changes nothing and moves on.
+	require.NoError(t, ix.Apply(recs, 3))
+	require.Equal(t, uint64(3), ix.Applied())
+
+	e, err := ix.LookupIdentity("a", "/x", "1")
+	require.NoError(t, err)
+	require.Equal(t, index.Entry{Position: 1, Stream: "s", Version: 1}, e)
+	e, err = ix.LookupIdentity("b", "/x", "1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), e.Position, "namespaces are separate")
+	_, err = ix.LookupIdentity("a", "/x", "3")
+	require.ErrorIs(t, err, index.ErrNotFound)
+
+	corr, err := ix.Correlation("a", "1", 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uint64{1, 2}, corr, "the root (id 1, no correlationid) and its correlated event")
+	corr, err = ix.Correlation("a", "1", 1, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uint64{2}, corr)
+
+	require.NoError(t, ix.Close())
+	ix = open(t, dir)
+	defer ix.Close()
+	require.Equal(t, uint64(3), ix.Applied(), "the checkpoint is stored with the data")
+	_, err = ix.LookupIdentity("a", "/x", "2")
+	require.NoError(t, err)
+}
+
+func TestRememberBridgesTheGapUntilApplied(t *testing.T) {
+	t.Parallel()
+	ix := open(t, t.TempDir())
+	defer ix.Close()
+	ix.Remember("a", []index.Identity{{Source: "/x", ID: "9"}}, []index.Entry{{Position: 5, Stream: "s", Version: 2}})
+	e, err := ix.LookupIdentity("a", "/x", "9")
+	require.NoError(t, err)
+	require.Equal(t, uint64(5), e.Position)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, ix.WaitApplied(ctx, 5), context.DeadlineExceeded)
+
+	done := make(chan error, 1)
+	go func() { done <- ix.WaitApplied(context.Background(), 5) }()
+	require.NoError(t, ix.Apply([]index.Applied{{Position: 5, Namespace: "a", Stream: "s", Version: 2, Source: "/x", ID: "9"}}, 5))
+	require.NoError(t, <-done)
+	e, err = ix.LookupIdentity("a", "/x", "9")
+	require.NoError(t, err, "after eviction from memory the entry comes from the store")
+	require.Equal(t, index.Entry{Position: 5, Stream: "s", Version: 2}, e)
+}
+
+// TestKeysDoNotCollide feeds identities whose parts contain separators and
+// NUL bytes: length-prefixed keys keep them apart.
+func TestKeysDoNotCollide(t *testing.T) {
+	t.Parallel()
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	ix := open(t, t.TempDir())
+	defer ix.Close()
+	alphabet := []string{"a", "\x00", ":", "/", "\x01", "ab"}
+	word := func() string {
+		s := ""
+		for range rng.IntN(4) {
+			s += alphabet[rng.IntN(len(alphabet))]
+		}
+		return s
+	}
+	want := map[[3]string]uint64{}
+	var recs []index.Applied
+	for pos := uint64(1); pos <= 500; pos++ {
+		k := [3]string{"ns", word(), word()}
+		if _, ok := want[k]; ok {
+			continue
+		}
+		want[k] = pos
+		recs = append(recs, index.Applied{Position: pos, Namespace: k[0], Source: k[1], ID: k[2]})
+	}
+	require.NoError(t, ix.Apply(recs, 500))
+	for k, pos := range want {
+		e, err := ix.LookupIdentity(k[0], k[1], k[2])
+		require.NoError(t, err, fmt.Sprintf("%q", k))
+		require.Equal(t, pos, e.Position, fmt.Sprintf("%q", k))
+	}
+}
