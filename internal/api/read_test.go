@@ -223,7 +223,6 @@ func TestReadEvents(t *testing.T) {
 	t.Run("correlationid", func(t *testing.T) {
 		t.Parallel()
 		c := c.with(t, c.ns)
-		knownBug(t, "store.Events with correlationid also returns the correlation's root (whose own id is the filter and which has no correlationid), unlike /v1/subscribe with the same filter")
 		// The correlation index may lag by up to a second.
 		var recs []record
 		eventually(t, 5*time.Second, func() bool {

@@ -118,13 +118,15 @@ func (d *decoder) percentDecode(s string) ([]byte, string) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' {
+			// A '%' that starts no %XX escape is kept as it is: common
+			// clients (the CloudEvents Go SDK among them) send "100%"
+			// unencoded, and rejecting it would refuse their events.
 			hi, ok1 := unhex(s, i+1)
 			lo, ok2 := unhex(s, i+2)
-			if !ok1 || !ok2 {
-				return nil, fmt.Sprintf("invalid percent-encoding at byte %d of the value: write %%XX with two hex digits, and '%%' itself as %%25", i)
+			if ok1 && ok2 {
+				c = hi<<4 | lo
+				i += 2
 			}
-			c = hi<<4 | lo
-			i += 2
 		}
 		d.arena = append(d.arena, c)
 	}

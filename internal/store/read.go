@@ -75,7 +75,7 @@ func (s *Store) Events(ctx context.Context, q Query) ([]Record, uint64, error) {
 		q.Limit = 100
 	}
 	if q.CorrelationID != "" {
-		return s.eventsByCorrelation(ctx, q)
+		return s.eventsByCorrelation(ctx, q, false)
 	}
 	out := make([]Record, 0, min(q.Limit, 128))
 	next := q.After
@@ -115,7 +115,11 @@ func (s *Store) Events(ctx context.Context, q Query) ([]Record, uint64, error) {
 // apply the appends answered before it.
 const indexLagWait = time.Second
 
-func (s *Store) eventsByCorrelation(ctx context.Context, q Query) ([]Record, uint64, error) {
+// eventsByCorrelation reads through the correlation index. withRoot keeps
+// the correlation's root (the event whose own id is the correlation id and
+// which has none): the correlation view shows it, the correlationid filter
+// of a list does not.
+func (s *Store) eventsByCorrelation(ctx context.Context, q Query, withRoot bool) ([]Record, uint64, error) {
 	// Read your writes: let the index apply what the log holds now (it
 	// usually lags by milliseconds); past indexLagWait, answer with what
 	// it has — the contract allows a second of lag.
@@ -144,6 +148,9 @@ func (s *Store) eventsByCorrelation(ctx context.Context, q Query) ([]Record, uin
 			break
 		}
 		next = pos
+		if !withRoot && m.attr(r, "correlationid") != q.CorrelationID {
+			continue
+		}
 		if (q.Since.IsZero() || !r.RecordedAt.Before(q.Since)) && (q.Subject == "" || r.Stream == q.Subject) && m.match(r) {
 			out = append(out, r)
 			if len(out) == q.Limit {
@@ -156,7 +163,7 @@ func (s *Store) eventsByCorrelation(ctx context.Context, q Query) ([]Record, uin
 
 // Correlation returns every event of a correlation, in log order.
 func (s *Store) Correlation(ctx context.Context, ns, id string) ([]Record, error) {
-	recs, _, err := s.eventsByCorrelation(ctx, Query{Filter: Filter{Namespace: ns, CorrelationID: id}, Limit: scanBudget})
+	recs, _, err := s.eventsByCorrelation(ctx, Query{Filter: Filter{Namespace: ns, CorrelationID: id}, Limit: scanBudget}, true)
 	return recs, err
 }
 
