@@ -58,18 +58,23 @@ func appendString(b []byte, s string) []byte {
 
 func quote(s string) string { return string(appendString(nil, s)) }
 
+// appendPlace opens an object with where an event is: its position, and
+// its stream and version (null without a stream).
+func appendPlace(b []byte, pos uint64, stream string, version uint64) []byte {
+	b = append(b, `{"position":`...)
+	b = strconv.AppendUint(b, pos, 10)
+	if stream == "" {
+		return append(b, `,"stream":null,"version":null`...)
+	}
+	b = append(b, `,"stream":`...)
+	b = appendString(b, stream)
+	b = append(b, `,"version":`...)
+	return strconv.AppendUint(b, version, 10)
+}
+
 // appendResult appends one append result object.
 func appendResult(b []byte, r store.Result) []byte {
-	b = append(b, `{"position":`...)
-	b = strconv.AppendUint(b, r.Position, 10)
-	if r.Stream != "" {
-		b = append(b, `,"stream":`...)
-		b = appendString(b, r.Stream)
-		b = append(b, `,"version":`...)
-		b = strconv.AppendUint(b, r.Version, 10)
-	} else {
-		b = append(b, `,"stream":null,"version":null`...)
-	}
+	b = appendPlace(b, r.Position, r.Stream, r.Version)
 	if r.Duplicate {
 		b = append(b, `,"duplicate":true}`...)
 	} else {
@@ -80,16 +85,7 @@ func appendResult(b []byte, r store.Result) []byte {
 
 // appendRecord appends one record object.
 func appendRecord(b []byte, r store.Record) []byte {
-	b = append(b, `{"position":`...)
-	b = strconv.AppendUint(b, r.Position, 10)
-	if r.Stream != "" {
-		b = append(b, `,"stream":`...)
-		b = appendString(b, r.Stream)
-		b = append(b, `,"version":`...)
-		b = strconv.AppendUint(b, r.Version, 10)
-	} else {
-		b = append(b, `,"stream":null,"version":null`...)
-	}
+	b = appendPlace(b, r.Position, r.Stream, r.Version)
 	b = append(b, `,"recorded_at":"`...)
 	b = r.RecordedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","namespace":`...)
