@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -51,6 +52,8 @@ type run struct {
 	start time.Time
 	load  string // load average at the start
 
+	progressMu sync.Mutex // progress lines come from the clients too
+
 	ceil *ceiling
 	tgt  *target
 	reps []repetition
@@ -58,6 +61,8 @@ type run struct {
 }
 
 func (r *run) progress(format string, args ...any) {
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
 	fmt.Fprintf(r.cfg.Progress, "bench %6.1fs  %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
