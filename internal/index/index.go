@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // Entry is what the identity index keeps of an event.
@@ -37,6 +38,9 @@ const (
 )
 
 var keyApplied = []byte("m/applied")
+
+// cacheBytes is the block cache of the index.
+const cacheBytes = 64 << 20
 
 // Config configures an Index.
 type Config struct {
@@ -73,7 +77,14 @@ func Open(cfg Config) (*Index, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: quietLogger{}})
+	// Dedupe looks up every new identity, and nearly all are absent: bloom
+	// filters answer those without reading table blocks from disk.
+	opts := &pebble.Options{Logger: quietLogger{}, Cache: pebble.NewCache(cacheBytes)}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	opts.Cache.Unref()
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", cfg.Dir, err)
 	}
