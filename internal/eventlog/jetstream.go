@@ -253,14 +253,37 @@ func (l *JetStream) Append(ctx context.Context, ns string, entries []Entry) []Re
 	ctx, cancel := l.withTimeout(ctx)
 	defer cancel()
 	results := make([]Result, len(entries))
-	states, unlock, err := l.lockStreams(ctx, ns, entries)
+	states, _, err := l.lockStreams(ctx, ns, entries)
 	if err != nil {
 		for i := range results {
 			results[i].Err = err
 		}
 		return results
 	}
-	defer unlock()
+	// A stream is released as soon as its last entry of this call has its
+	// outcome, not when the whole call ends: concurrent batches sharing a
+	// stream then wait for one acknowledgement, not for all of ours.
+	left := make(map[string]int, len(states))
+	for _, e := range entries {
+		if e.Stream != "" {
+			left[e.Stream]++
+		}
+	}
+	finished := func(stream string) {
+		if stream == "" {
+			return
+		}
+		if left[stream]--; left[stream] == 0 {
+			<-states[stream].lock
+		}
+	}
+	defer func() {
+		for stream, n := range left {
+			if n > 0 {
+				<-states[stream].lock
+			}
+		}
+	}()
 	// Entries are published in segments in which each stream occurs at
 	// most once: within a segment every publish is pipelined; the next
 	// entry of a stream needs the position of its previous one, known only
@@ -277,13 +300,15 @@ func (l *JetStream) Append(ctx context.Context, ns string, entries []Entry) []Re
 				seen[s] = struct{}{}
 			}
 		}
-		l.appendSegment(ctx, ns, entries[i:j], results[i:j], states)
+		l.appendSegment(ctx, ns, entries[i:j], results[i:j], states, finished)
 		i = j
 	}
 	return results
 }
 
-func (l *JetStream) appendSegment(ctx context.Context, ns string, seg []Entry, res []Result, states map[string]*streamState) {
+// appendSegment publishes a segment and calls finished(stream) once each
+// entry's outcome is final.
+func (l *JetStream) appendSegment(ctx context.Context, ns string, seg []Entry, res []Result, states map[string]*streamState, finished func(stream string)) {
 	futures := make([]jetstream.PubAckFuture, len(seg))
 	for k, e := range seg {
 		subject := l.subj.stream(ns, e.Stream)
@@ -292,6 +317,7 @@ func (l *JetStream) appendSegment(ctx context.Context, ns string, seg []Entry, r
 			st = states[e.Stream]
 			if err := l.checkExpected(ctx, subject, e, st); err != nil {
 				res[k].Err = err
+				finished(e.Stream)
 				continue
 			}
 		}
@@ -301,6 +327,7 @@ func (l *JetStream) appendSegment(ctx context.Context, ns string, seg []Entry, r
 			if st != nil {
 				st.known = false
 			}
+			finished(e.Stream)
 			continue
 		}
 		futures[k] = fut
@@ -340,10 +367,12 @@ func (l *JetStream) appendSegment(ctx context.Context, ns string, seg []Entry, r
 			}
 			res[k].Err = fmt.Errorf("%w: no acknowledgement from the log: %v", ErrUnavailable, ctx.Err())
 		}
+		finished(seg[k].Stream)
 	}
 	for _, k := range retry {
 		e := seg[k]
 		res[k] = l.appendOne(ctx, l.subj.stream(ns, e.Stream), e, states[e.Stream])
+		finished(e.Stream)
 	}
 }
 
