@@ -183,77 +183,29 @@ func checkExtensionName(name string) error {
 // json.RawMessage, data_base64 becomes a []byte, "expectedversion" fills
 // ExpectedVersion and every other unknown attribute becomes an extension.
 func (e *Event) UnmarshalJSON(b []byte) error {
-	var attrs map[string]json.RawMessage
-	if err := json.Unmarshal(b, &attrs); err != nil {
+	env, err := decodeEnvelope(b, "expectedversion")
+	if err != nil {
 		return err
 	}
-	if attrs == nil {
-		return fmt.Errorf("sdk: an event is a JSON object, got null")
+	if env.specVersion != "" && env.specVersion != SpecVersion {
+		return fmt.Errorf("sdk: specversion %q is not supported; use %q", env.specVersion, SpecVersion)
 	}
-	var out Event
-	str := func(name string, dst *string) error {
-		raw, ok := attrs[name]
-		if !ok || string(raw) == "null" {
-			return nil
-		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return fmt.Errorf("sdk: attribute %q must be a string", name)
-		}
-		return nil
+	out := Event{
+		ID: env.id, Source: env.source, Type: env.typ, Subject: env.subject, Time: env.time,
+		DataContentType: env.dataContentType, DataSchema: env.dataSchema, Extensions: env.extensions,
 	}
-	var spec, tm string
-	for name, dst := range map[string]*string{
-		"specversion": &spec, "id": &out.ID, "source": &out.Source, "type": &out.Type,
-		"subject": &out.Subject, "time": &tm, "datacontenttype": &out.DataContentType,
-		"dataschema": &out.DataSchema,
-	} {
-		if err := str(name, dst); err != nil {
-			return err
-		}
+	switch {
+	case env.binary != nil:
+		out.Data = env.binary
+	case env.data != nil:
+		out.Data = env.data
 	}
-	if spec != "" && spec != SpecVersion {
-		return fmt.Errorf("sdk: specversion %q is not supported; use %q", spec, SpecVersion)
-	}
-	if tm != "" {
-		t, err := time.Parse(time.RFC3339Nano, tm)
-		if err != nil {
-			return fmt.Errorf("sdk: attribute \"time\" must be an RFC 3339 timestamp: %w", err)
-		}
-		out.Time = t
-	}
-	if raw, ok := attrs["data"]; ok {
-		out.Data = json.RawMessage(slices.Clone(raw))
-	}
-	if raw, ok := attrs["data_base64"]; ok && string(raw) != "null" {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("sdk: attribute \"data_base64\" must be a string")
-		}
-		d, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return fmt.Errorf("sdk: attribute \"data_base64\": %w", err)
-		}
-		out.Data = d
-	}
-	if raw, ok := attrs["expectedversion"]; ok && string(raw) != "null" {
+	if raw, ok := env.attrs["expectedversion"]; ok && string(raw) != "null" {
 		var v int64
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return fmt.Errorf("sdk: attribute \"expectedversion\" must be an integer")
 		}
 		out.ExpectedVersion = &v
-	}
-	for name, raw := range attrs {
-		if slices.Contains(coreAttributes, name) || name == "expectedversion" {
-			continue
-		}
-		v, err := decodeValue(raw)
-		if err != nil {
-			return fmt.Errorf("sdk: extension %q: %w", name, err)
-		}
-		if out.Extensions == nil {
-			out.Extensions = make(map[string]any)
-		}
-		out.Extensions[name] = v
 	}
 	*e = out
 	return nil

@@ -115,61 +115,89 @@ func (e CloudEvent) stringExtension(name string) string {
 
 // UnmarshalJSON reads the CloudEvents JSON format.
 func (e *CloudEvent) UnmarshalJSON(b []byte) error {
-	var attrs map[string]json.RawMessage
-	if err := json.Unmarshal(b, &attrs); err != nil {
+	env, err := decodeEnvelope(b)
+	if err != nil {
 		return err
 	}
-	var out CloudEvent
+	*e = CloudEvent{
+		SpecVersion: env.specVersion, ID: env.id, Source: env.source, Type: env.typ, Subject: env.subject,
+		Time: env.time, DataContentType: env.dataContentType, DataSchema: env.dataSchema,
+		Data: env.data, BinaryData: env.binary, Extensions: env.extensions,
+	}
+	return nil
+}
+
+// envelope is an event in the CloudEvents JSON format, decoded once for
+// Event and CloudEvent alike.
+type envelope struct {
+	attrs                                 map[string]json.RawMessage
+	specVersion, id, source, typ, subject string
+	dataContentType, dataSchema           string
+	time                                  time.Time
+	data                                  json.RawMessage
+	binary                                []byte
+	extensions                            map[string]any
+}
+
+// decodeEnvelope decodes the core attributes, data and extensions of an
+// event; attributes named in skip are left in attrs only.
+func decodeEnvelope(b []byte, skip ...string) (envelope, error) {
+	var env envelope
+	if err := json.Unmarshal(b, &env.attrs); err != nil {
+		return env, err
+	}
+	if env.attrs == nil {
+		return env, fmt.Errorf("sdk: an event is a JSON object, got null")
+	}
 	var tm string
 	for name, dst := range map[string]*string{
-		"specversion": &out.SpecVersion, "id": &out.ID, "source": &out.Source, "type": &out.Type,
-		"subject": &out.Subject, "time": &tm, "datacontenttype": &out.DataContentType,
-		"dataschema": &out.DataSchema,
+		"specversion": &env.specVersion, "id": &env.id, "source": &env.source, "type": &env.typ,
+		"subject": &env.subject, "time": &tm, "datacontenttype": &env.dataContentType,
+		"dataschema": &env.dataSchema,
 	} {
-		raw, ok := attrs[name]
+		raw, ok := env.attrs[name]
 		if !ok || string(raw) == "null" {
 			continue
 		}
 		if err := json.Unmarshal(raw, dst); err != nil {
-			return fmt.Errorf("sdk: event attribute %q must be a string", name)
+			return env, fmt.Errorf("sdk: event attribute %q must be a string", name)
 		}
 	}
 	if tm != "" {
 		t, err := time.Parse(time.RFC3339Nano, tm)
 		if err != nil {
-			return fmt.Errorf("sdk: event attribute \"time\": %w", err)
+			return env, fmt.Errorf("sdk: event attribute \"time\" must be an RFC 3339 timestamp: %w", err)
 		}
-		out.Time = t
+		env.time = t
 	}
-	if raw, ok := attrs["data"]; ok {
-		out.Data = json.RawMessage(slices.Clone(raw))
+	if raw, ok := env.attrs["data"]; ok {
+		env.data = json.RawMessage(slices.Clone(raw))
 	}
-	if raw, ok := attrs["data_base64"]; ok && string(raw) != "null" {
+	if raw, ok := env.attrs["data_base64"]; ok && string(raw) != "null" {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("sdk: event attribute \"data_base64\" must be a string")
+			return env, fmt.Errorf("sdk: event attribute \"data_base64\" must be a string")
 		}
 		d, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
-			return fmt.Errorf("sdk: event attribute \"data_base64\": %w", err)
+			return env, fmt.Errorf("sdk: event attribute \"data_base64\": %w", err)
 		}
-		out.BinaryData = d
+		env.binary = d
 	}
-	for name, raw := range attrs {
-		if slices.Contains(coreAttributes, name) {
+	for name, raw := range env.attrs {
+		if slices.Contains(coreAttributes, name) || slices.Contains(skip, name) {
 			continue
 		}
 		v, err := decodeValue(raw)
 		if err != nil {
-			return fmt.Errorf("sdk: event extension %q: %w", name, err)
+			return env, fmt.Errorf("sdk: event extension %q: %w", name, err)
 		}
-		if out.Extensions == nil {
-			out.Extensions = make(map[string]any)
+		if env.extensions == nil {
+			env.extensions = make(map[string]any)
 		}
-		out.Extensions[name] = v
+		env.extensions[name] = v
 	}
-	*e = out
-	return nil
+	return env, nil
 }
 
 // MarshalJSON writes the CloudEvents JSON format: core attributes first,
