@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -478,13 +477,4 @@ func (s *sse) close() {
 	s.cancel()
 	s.resp.Body.Close()
 	<-s.done
-}
-
-// knownBug skips a test that shows a bug reported to another package's
-// owner, unless ENSUE_KNOWN_BUGS is set; remove the call once it is fixed.
-func knownBug(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("ENSUE_KNOWN_BUGS") == "" {
-		t.Skip("known bug, reported (run with ENSUE_KNOWN_BUGS=1 to see it fail): " + why)
-	}
 }
