@@ -11,8 +11,9 @@ import (
 	"github.com/ensue-dev/ensue/internal/eventlog/logtest"
 )
 
-func TestEmbeddedConformance(t *testing.T) {
-	t.Parallel()
+// openEmbedded opens a log on a fresh embedded server that stops with the test.
+func openEmbedded(t *testing.T) *eventlog.JetStream {
+	t.Helper()
 	srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
@@ -21,6 +22,12 @@ func TestEmbeddedConformance(t *testing.T) {
 	t.Cleanup(nc.Close)
 	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
 	require.NoError(t, err)
+	return l
+}
+
+func TestEmbeddedConformance(t *testing.T) {
+	t.Parallel()
+	l := openEmbedded(t)
 	logtest.Exercise(t, logtest.Harness{Open: func(t *testing.T) eventlog.Log { return l }})
 }
 
@@ -28,14 +35,7 @@ func TestEmbeddedConformance(t *testing.T) {
 // process gives up when its own context ends.
 func TestAppendWaitingForItsStreamHonoursContext(t *testing.T) {
 	t.Parallel()
-	srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
-	require.NoError(t, err)
+	l := openEmbedded(t)
 
 	release := l.HoldStream("ns", "s")
 	defer release()
@@ -47,7 +47,7 @@ func TestAppendWaitingForItsStreamHonoursContext(t *testing.T) {
 	for _, r := range res {
 		require.ErrorIs(t, r.Err, eventlog.ErrUnavailable)
 	}
-	_, err = l.AppendAtomic(ctx, "ns", []eventlog.Entry{{Stream: "s", Expected: eventlog.AnyVersion, Data: []byte("3")}})
+	_, err := l.AppendAtomic(ctx, "ns", []eventlog.Entry{{Stream: "s", Expected: eventlog.AnyVersion, Data: []byte("3")}})
 	var be *eventlog.BatchError
 	require.ErrorAs(t, err, &be)
 	require.ErrorIs(t, err, eventlog.ErrUnavailable)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,7 +164,8 @@ func (s *Store) SetReady() { s.ready.Store(true) }
 func (s *Store) Ready() bool { return s.ready.Load() }
 
 func identityKey(ns string, ev *event.Event) string {
-	return fmt.Sprintf("%d:%s%d:%s%s", len(ns), ns, len(ev.Source), ev.Source, ev.ID)
+	// Length-prefixed parts: no (source, id) pair can spell another's key.
+	return strconv.Itoa(len(ns)) + ":" + ns + strconv.Itoa(len(ev.Source)) + ":" + ev.Source + ev.ID
 }
 
 func (s *Store) shard(key string) *pendingShard {
