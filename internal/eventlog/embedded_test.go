@@ -2,9 +2,12 @@ package eventlog_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ensue-dev/ensue/internal/eventlog"
@@ -37,6 +40,7 @@ func TestAppendWaitingForItsStreamHonoursContext(t *testing.T) {
 	t.Parallel()
 	l := openEmbedded(t)
 
+	l.ForceShared()
 	release := l.HoldStream("ns", "s")
 	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -56,4 +60,76 @@ func TestAppendWaitingForItsStreamHonoursContext(t *testing.T) {
 	r := l.Append(context.Background(), "ns", []eventlog.Entry{{Stream: "s", Expected: 0, Data: []byte("4")}})[0]
 	require.NoError(t, r.Err)
 	require.Equal(t, uint64(1), r.Version)
+}
+
+// Two processes appending to one log: each breaks the other's chain (see
+// chain.go), notices the other writer and goes on per stream. Nothing
+// acknowledged is lost or stored twice, and every stream's versions are
+// dense.
+func TestTwoWritersShareTheLog(t *testing.T) {
+	t.Parallel()
+	srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	logs := make([]*eventlog.JetStream, 2)
+	for i := range logs {
+		nc, err := srv.Connect("test")
+		require.NoError(t, err)
+		t.Cleanup(nc.Close)
+		logs[i], err = eventlog.Open(context.Background(), nc, eventlog.Config{})
+		require.NoError(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type acked struct {
+		data string
+		res  eventlog.Result
+	}
+	var mu sync.Mutex
+	var all []acked
+	var wg sync.WaitGroup
+	for w := range 4 {
+		l := logs[w%2]
+		wg.Go(func() {
+			for round := range 30 {
+				es := make([]eventlog.Entry, 20)
+				for k := range es {
+					es[k] = eventlog.Entry{Stream: fmt.Sprintf("s%d", (round+k)%5), Expected: eventlog.AnyVersion, Data: fmt.Appendf(nil, `"%d-%d-%d"`, w, round, k)}
+				}
+				if round%10 == 0 {
+					es[0].Stream = ""
+				}
+				res := l.Append(ctx, "two", es)
+				mu.Lock()
+				for k, r := range res {
+					if !assert.NoError(t, r.Err) {
+						continue
+					}
+					all = append(all, acked{data: string(es[k].Data), res: r})
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, all, 4*30*20)
+	byPos := make(map[uint64]string, len(all))
+	for _, a := range all {
+		require.NotContains(t, byPos, a.res.Position, "two events acknowledged at one position")
+		byPos[a.res.Position] = a.data
+		r, err := logs[0].Get(ctx, a.res.Position)
+		require.NoError(t, err)
+		require.Equal(t, a.data, string(r.Data))
+		require.Equal(t, a.res.Version, r.Version)
+	}
+	for s := range 5 {
+		recs, cur, err := logs[1].ReadStream(ctx, "two", fmt.Sprintf("s%d", s), 1, 1000, false)
+		require.NoError(t, err)
+		require.Len(t, recs, int(cur))
+		for i, r := range recs {
+			require.Equal(t, uint64(i+1), r.Version, "stream s%d is dense", s)
+			require.Equal(t, byPos[r.Position], string(r.Data), "only acknowledged events are stored")
+		}
+	}
+	require.True(t, logs[0].Shared() || logs[1].Shared(), "a writer noticed the other")
 }

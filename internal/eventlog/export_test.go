@@ -1,6 +1,9 @@
 package eventlog
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // StaleReads is the number of reads whose direct answer missed records the
 // stream leader then supplied.
@@ -22,4 +25,18 @@ func (l *JetStream) HoldStream(ns, stream string) (release func()) {
 	st := l.state(l.subj.stream(ns, stream))
 	st.lock <- struct{}{}
 	return sync.OnceFunc(func() { <-st.lock })
+}
+
+// ForceShared makes the log append per stream (shared.go) from now on.
+func (l *JetStream) ForceShared() {
+	l.ch.mu.Lock()
+	defer l.ch.mu.Unlock()
+	l.ch.shared, l.ch.sharedUntil = true, time.Now().Add(time.Hour)
+}
+
+// Shared reports whether the log appends per stream.
+func (l *JetStream) Shared() bool {
+	l.ch.mu.Lock()
+	defer l.ch.mu.Unlock()
+	return l.ch.shared
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -35,9 +36,17 @@ type Entry struct {
 const (
 	prefixIdentity    = 'i'
 	prefixCorrelation = 'c'
+	prefixStreamHead  = 'h'
 )
 
-var keyApplied = []byte("m/applied")
+var (
+	keyApplied = []byte("m/applied")
+	keyFormat  = []byte("m/format")
+)
+
+// format is the layout of the keys above; an index written in another
+// layout is rebuilt from the log.
+const format = "2"
 
 // cacheBytes is the block cache of the index.
 const cacheBytes = 64 << 20
@@ -83,10 +92,10 @@ func Open(cfg Config) (*Index, error) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
-	db, err := pebble.Open(cfg.Dir, opts)
+	db, err := openFormat(cfg, opts)
 	opts.Cache.Unref()
 	if err != nil {
-		return nil, fmt.Errorf("index: open %s: %w", cfg.Dir, err)
+		return nil, err
 	}
 	ix := &Index{db: db, log: cfg.Logger, recent: newRecentSet()}
 	v, closer, err := db.Get(keyApplied)
@@ -100,6 +109,74 @@ func Open(cfg Config) (*Index, error) {
 		return nil, fmt.Errorf("index: read checkpoint: %w", err)
 	}
 	return ix, nil
+}
+
+// openFormat opens the Pebble store, rebuilding it when it was written in
+// another layout (it is derived: the indexer applies the log again).
+func openFormat(cfg Config, opts *pebble.Options) (*pebble.DB, error) {
+	for range 2 {
+		db, err := pebble.Open(cfg.Dir, opts)
+		if err != nil {
+			return nil, fmt.Errorf("index: open %s: %w", cfg.Dir, err)
+		}
+		v, closer, err := db.Get(keyFormat)
+		switch {
+		case err == nil:
+			same := string(v) == format
+			closer.Close()
+			if same {
+				return db, nil
+			}
+		case errors.Is(err, pebble.ErrNotFound):
+			if _, closer, err := db.Get(keyApplied); errors.Is(err, pebble.ErrNotFound) {
+				// New: stamp it.
+				if err := db.Set(keyFormat, []byte(format), pebble.Sync); err != nil {
+					db.Close()
+					return nil, fmt.Errorf("index: open %s: %w", cfg.Dir, err)
+				}
+				return db, nil
+			} else if err == nil {
+				closer.Close()
+			}
+		default:
+			db.Close()
+			return nil, fmt.Errorf("index: read format: %w", err)
+		}
+		cfg.Logger.Warn("index: written by another version of Ensue; rebuilding it from the log", "dir", cfg.Dir)
+		if err := db.Close(); err != nil {
+			return nil, fmt.Errorf("index: close %s: %w", cfg.Dir, err)
+		}
+		if err := os.RemoveAll(cfg.Dir); err != nil {
+			return nil, fmt.Errorf("index: remove %s to rebuild it: %w", cfg.Dir, err)
+		}
+	}
+	return nil, fmt.Errorf("index: %s keeps its old format after a rebuild", cfg.Dir)
+}
+
+// StreamHead is the version of a stream's latest event among the applied
+// positions (0 when it has none). Appends not yet applied are not counted:
+// the log keeps those itself.
+func (ix *Index) StreamHead(ns, stream string) (uint64, error) {
+	v, closer, err := ix.db.Get(streamHeadKey(ns, stream))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("index: stream head: %w", err)
+	}
+	defer closer.Close()
+	ver, n := binary.Uvarint(v)
+	if n <= 0 {
+		return 0, errors.New("index: corrupt stream head")
+	}
+	return ver, nil
+}
+
+func streamHeadKey(ns, stream string) []byte {
+	k := make([]byte, 0, 1+len(ns)+len(stream)+4)
+	k = append(k, prefixStreamHead)
+	k = appendLP(k, ns)
+	return appendLP(k, stream)
 }
 
 // Close closes the store.
@@ -226,6 +303,12 @@ func (ix *Index) Apply(recs []Applied, upTo uint64) error {
 		ck = binary.BigEndian.AppendUint64(ck, r.Position)
 		if err := b.Set(ck, nil, nil); err != nil {
 			return err
+		}
+		if r.Stream != "" {
+			buf = binary.AppendUvarint(buf[:0], r.Version)
+			if err := b.Set(streamHeadKey(r.Namespace, r.Stream), buf, nil); err != nil {
+				return err
+			}
 		}
 	}
 	if err := b.Set(keyApplied, binary.BigEndian.AppendUint64(nil, upTo), nil); err != nil {

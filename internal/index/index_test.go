@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ensue-dev/ensue/internal/index"
@@ -112,4 +113,48 @@ func TestKeysDoNotCollide(t *testing.T) {
 		require.NoError(t, err, fmt.Sprintf("%q", k))
 		require.Equal(t, pos, e.Position, fmt.Sprintf("%q", k))
 	}
+}
+
+func TestStreamHeadFollowsTheAppliedLog(t *testing.T) {
+	t.Parallel()
+	ix := open(t, t.TempDir())
+	defer ix.Close()
+	v, err := ix.StreamHead("a", "s")
+	require.NoError(t, err)
+	require.Zero(t, v, "a stream with no applied event")
+	require.NoError(t, ix.Apply([]index.Applied{
+		{Position: 1, Namespace: "a", Stream: "s", Version: 1, Source: "/x", ID: "1"},
+		{Position: 2, Namespace: "b", Stream: "s", Version: 1, Source: "/x", ID: "2"},
+		{Position: 3, Namespace: "a", Stream: "s", Version: 2, Source: "/x", ID: "3"},
+		{Position: 4, Namespace: "a", Source: "/x", ID: "4"},
+	}, 4))
+	v, err = ix.StreamHead("a", "s")
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), v)
+	v, err = ix.StreamHead("b", "s")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), v, "namespaces are separate")
+	v, err = ix.StreamHead("a", "s2")
+	require.NoError(t, err)
+	require.Zero(t, v)
+}
+
+// An index written in an older layout (here: without its format stamp) is
+// dropped and rebuilt from the log: it starts again from position 0.
+func TestIndexOfAnotherFormatIsRebuilt(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ix := open(t, dir)
+	require.NoError(t, ix.Apply([]index.Applied{{Position: 1, Namespace: "a", Source: "/x", ID: "1"}}, 1))
+	require.NoError(t, ix.Close())
+	db, err := pebble.Open(dir, &pebble.Options{})
+	require.NoError(t, err)
+	require.NoError(t, db.Delete([]byte("m/format"), pebble.Sync))
+	require.NoError(t, db.Close())
+
+	ix = open(t, dir)
+	defer ix.Close()
+	require.Zero(t, ix.Applied())
+	_, err = ix.LookupIdentity("a", "/x", "1")
+	require.ErrorIs(t, err, index.ErrNotFound)
 }

@@ -183,15 +183,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 		s.Durability = fmt.Sprintf("external JetStream at %s with %d replica(s); fsync follows that server's sync_interval setting (NATS default: every 2 minutes; acknowledged writes survive a process crash)", s.nc.ConnectedUrlRedacted(), s.cfg.Replicas)
 	}
+	s.ix, err = index.Open(index.Config{Dir: filepath.Join(s.cfg.DataDir, "index"), Logger: s.log.With("service", "index")})
+	if err != nil {
+		return err
+	}
 	s.evlog, err = eventlog.Open(ctx, s.nc, eventlog.Config{
 		Replicas:      s.cfg.Replicas,
 		MaxEventBytes: s.cfg.MaxEventBytes,
 		Logger:        s.log.With("service", "eventlog"),
+		Heads:         s.ix,
 	})
-	if err != nil {
-		return err
-	}
-	s.ix, err = index.Open(index.Config{Dir: filepath.Join(s.cfg.DataDir, "index"), Logger: s.log.With("service", "index")})
 	if err != nil {
 		return err
 	}
