@@ -158,11 +158,26 @@ func (c *client) appendAll(ctx context.Context, phase, contentType string, reqs 
 	var next, done atomic.Int64
 	var firstPos atomic.Uint64
 	firstPos.Store(math.MaxUint64)
-	target := c.base + "/v1/events"
-	ct := []string{contentType}
+	// One keep-alive connection per client, opened before the clock starts.
+	conns := make([]*rawConn, clients)
+	for k := range conns {
+		rc, err := dialRaw(ctx, c.base, c.ns)
+		if err != nil {
+			for _, rc := range conns[:k] {
+				rc.close()
+			}
+			return res, fmt.Errorf("%s: connect: %w", phase, err)
+		}
+		conns[k] = rc
+	}
+	defer func() {
+		for _, rc := range conns {
+			rc.close()
+		}
+	}()
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
+	for _, rc := range conns {
 		wg.Go(func() {
 			var buf bytes.Buffer
 			var scratch []byte
@@ -172,16 +187,15 @@ func (c *client) appendAll(ctx context.Context, phase, contentType string, reqs 
 					return
 				}
 				body, count := reqs.body(i, &scratch)
-				req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-				if err != nil {
-					fail.add(err)
-					return
-				}
-				req.Header["Content-Type"] = ct
 				t0 := time.Now()
-				err = c.do(req, &buf)
+				status, err := rc.post(ctx, "/v1/events", contentType, body, &buf)
 				res.latency[i] = time.Since(t0)
-				if err == nil {
+				switch {
+				case err != nil:
+					err = &requestError{what: "POST /v1/events", err: err}
+				case status != http.StatusOK:
+					err = &requestError{what: "POST /v1/events", status: status, body: clip(buf.String(), 300)}
+				default:
 					err = checkAppended(buf.Bytes(), count)
 				}
 				if err != nil {

@@ -39,7 +39,7 @@ repetition. By default the server runs as a child process (this binary's
 serve command) so that its RSS and CPU are its own; see bench/README.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !inProcess {
+			if !inProcess && cfg.ServerURL == "" {
 				exe, err := os.Executable()
 				if err != nil {
 					return fmt.Errorf("find this program to run the server: %w", err)

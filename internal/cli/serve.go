@@ -3,8 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -25,7 +30,7 @@ func envOr(name, def string) string {
 func newServeCommand() *cobra.Command {
 	var cfg server.Config
 	var maxEvent string
-	var logLevel string
+	var logLevel, pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Ensue server (embedded NATS JetStream by default)",
@@ -50,6 +55,13 @@ flight finish first.`,
 			}
 			cfg.MaxEventBytes = n
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if pprofAddr != "" {
+				stop, err := servePprof(pprofAddr, cmd.ErrOrStderr())
+				if err != nil {
+					return serveUsage(err)
+				}
+				defer stop()
+			}
 			return runServe(cmd.Context(), cmd, cfg)
 		},
 	}
@@ -61,6 +73,7 @@ flight finish first.`,
 	f.StringVar(&cfg.Sync, "sync", envOr("ENSUE_SYNC", server.SyncInterval), "embedded durability: interval (fsync at least every second) or always (fsync before every acknowledgement) [ENSUE_SYNC]")
 	f.StringVar(&cfg.NATSListen, "nats-listen", envOr("ENSUE_NATS_LISTEN", ""), "let NATS clients reach the embedded server at this address, e.g. 127.0.0.1:4222 [ENSUE_NATS_LISTEN]")
 	f.StringVar(&maxEvent, "max-event-bytes", envOr("ENSUE_MAX_EVENT_BYTES", strconv.Itoa(1<<20)), "largest event accepted, in bytes of JSON [ENSUE_MAX_EVENT_BYTES]")
+	f.StringVar(&pprofAddr, "pprof-addr", envOr("ENSUE_PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) at this address, e.g. 127.0.0.1:6060; off by default [ENSUE_PPROF_ADDR]")
 	f.StringVar(&logLevel, "log-level", envOr("ENSUE_LOG_LEVEL", "info"), "debug, info, warn or error [ENSUE_LOG_LEVEL]")
 	return cmd
 }
@@ -72,7 +85,16 @@ func atoiOr(s string, def int) int {
 	return def
 }
 
+// serverGCPercent is the garbage collector's target for `ensue serve` when
+// GOGC is not set: the append path allocates per event, and collecting
+// less often gave 10-20% more ingest throughput for a larger heap (see
+// docs/operations.md). GOGC and GOMEMLIMIT still apply when set.
+const serverGCPercent = 400
+
 func runServe(ctx context.Context, cmd *cobra.Command, cfg server.Config) error {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(serverGCPercent)
+	}
 	if cfg.NATSURL != "" && cmd.Flags().Changed("sync") {
 		return serveUsage(fmt.Errorf("--sync applies to the embedded server only; with --nats-url the NATS server's own sync_interval setting applies"))
 	}
@@ -111,3 +133,21 @@ func (e serveUsageError) Error() string { return e.err.Error() }
 func (e serveUsageError) Unwrap() error { return e.err }
 
 func serveUsage(err error) error { return serveUsageError{err} }
+
+// servePprof serves the Go profiler on its own listener, apart from the API.
+func servePprof(addr string, stderr io.Writer) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(stderr, "profiler at http://%s/debug/pprof/\n", ln.Addr())
+	return func() { _ = srv.Close() }, nil
+}

@@ -103,7 +103,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 
 // Connect opens a client connection to the embedded server, in process.
 func (e *Embedded) Connect(name string) (*nats.Conn, error) {
-	nc, err := nats.Connect("", nats.InProcessServer(e.Server), nats.Name(name), nats.MaxReconnects(-1))
+	nc, err := nats.Connect("", nats.InProcessServer(bufferedProvider{e.Server}), nats.Name(name), nats.MaxReconnects(-1))
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: connect to embedded server: %w", err)
 	}

@@ -12,6 +12,7 @@
 package index
 
 import (
+	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -379,7 +380,7 @@ func decodeEntry(v []byte) (Entry, error) {
 // position order once the indexer has applied them.
 type recentSet struct {
 	m     map[string]Entry
-	order []recentKey // ascending positions (appends are answered in any order; sorted on evict)
+	order recentHeap // by position; appends are answered in any order
 }
 
 type recentKey struct {
@@ -387,11 +388,26 @@ type recentKey struct {
 	key string
 }
 
+// recentHeap is a min-heap of positions.
+type recentHeap []recentKey
+
+func (h recentHeap) Len() int           { return len(h) }
+func (h recentHeap) Less(i, j int) bool { return h[i].pos < h[j].pos }
+func (h recentHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *recentHeap) Push(x any)        { *h = append(*h, x.(recentKey)) }
+func (h *recentHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = recentKey{}
+	*h = old[:len(old)-1]
+	return x
+}
+
 func newRecentSet() recentSet { return recentSet{m: make(map[string]Entry)} }
 
 func (r *recentSet) add(key string, e Entry) {
 	r.m[key] = e
-	r.order = append(r.order, recentKey{pos: e.Position, key: key})
+	heap.Push(&r.order, recentKey{pos: e.Position, key: key})
 }
 
 func (r *recentSet) get(key string) (Entry, bool) {
@@ -399,19 +415,14 @@ func (r *recentSet) get(key string) (Entry, bool) {
 	return e, ok
 }
 
+// evictUpTo forgets the identities at or before pos: O(log n) each.
 func (r *recentSet) evictUpTo(pos uint64) {
-	kept := r.order[:0]
-	for _, k := range r.order {
-		if k.pos <= pos {
-			if e, ok := r.m[k.key]; ok && e.Position == k.pos {
-				delete(r.m, k.key)
-			}
-			continue
+	for len(r.order) > 0 && r.order[0].pos <= pos {
+		k := heap.Pop(&r.order).(recentKey)
+		if e, ok := r.m[k.key]; ok && e.Position == k.pos {
+			delete(r.m, k.key)
 		}
-		kept = append(kept, k)
 	}
-	clear(r.order[len(kept):])
-	r.order = kept
 }
 
 type quietLogger struct{}
