@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -85,16 +84,7 @@ func atoiOr(s string, def int) int {
 	return def
 }
 
-// serverGCPercent is the garbage collector's target for `ensue serve` when
-// GOGC is not set: the append path allocates per event, and collecting
-// less often gave 10-20% more ingest throughput for a larger heap (see
-// docs/operations.md). GOGC and GOMEMLIMIT still apply when set.
-const serverGCPercent = 400
-
 func runServe(ctx context.Context, cmd *cobra.Command, cfg server.Config) error {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(serverGCPercent)
-	}
 	if cfg.NATSURL != "" && cmd.Flags().Changed("sync") {
 		return serveUsage(fmt.Errorf("--sync applies to the embedded server only; with --nats-url the NATS server's own sync_interval setting applies"))
 	}
