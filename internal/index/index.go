@@ -69,6 +69,10 @@ type Index struct {
 	applied uint64
 	waiters []waiter
 	recent  recentSet
+	// offered holds records appended by this process and not yet applied,
+	// by position (see Offer); offerSig tells the indexer about new ones.
+	offered  map[uint64]Applied
+	offerSig chan struct{}
 }
 
 type waiter struct {
@@ -98,7 +102,7 @@ func Open(cfg Config) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix := &Index{db: db, log: cfg.Logger, recent: newRecentSet()}
+	ix := &Index{db: db, log: cfg.Logger, recent: newRecentSet(), offered: make(map[uint64]Applied), offerSig: make(chan struct{}, 1)}
 	v, closer, err := db.Get(keyApplied)
 	switch {
 	case err == nil:
@@ -216,6 +220,71 @@ func (ix *Index) Remember(ns string, ids []Identity, entries []Entry) {
 	for i, id := range ids {
 		if entries[i].Position > ix.applied {
 			ix.recent.add(string(identityKey(ns, id.Source, id.ID)), entries[i])
+		}
+	}
+}
+
+// maxOffered bounds the records offered and not yet applied; past it,
+// offers are dropped and the indexer reads those records from the log.
+const maxOffered = 200_000
+
+// Offer hands the indexer records this process has just appended, so that
+// it applies them without reading them back from the log. Records at or
+// before the applied position are ignored; positions never offered are read
+// from the log (see Indexer).
+func (ix *Index) Offer(recs []Applied) {
+	if len(recs) == 0 {
+		return
+	}
+	ix.mu.Lock()
+	for _, r := range recs {
+		if r.Position > ix.applied && len(ix.offered) < maxOffered {
+			ix.offered[r.Position] = r
+		}
+	}
+	ix.mu.Unlock()
+	select {
+	case ix.offerSig <- struct{}{}:
+	default:
+	}
+}
+
+// takeOffered removes and returns the offered records that follow the
+// applied position without a gap (at most max), and the lowest offered
+// position after a gap (0 when none was offered).
+func (ix *Index) takeOffered(max int) (run []Applied, next uint64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	pos := ix.applied + 1
+	for len(run) < max {
+		r, ok := ix.offered[pos]
+		if !ok {
+			break
+		}
+		delete(ix.offered, pos)
+		run = append(run, r)
+		pos++
+	}
+	if len(run) > 0 || len(ix.offered) == 0 {
+		return run, 0
+	}
+	for p := range ix.offered {
+		if p <= ix.applied {
+			delete(ix.offered, p)
+		} else if next == 0 || p < next {
+			next = p
+		}
+	}
+	return nil, next
+}
+
+// dropOffered forgets offered records at or before pos (applied from the log).
+func (ix *Index) dropOffered(pos uint64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for p := range ix.offered {
+		if p <= pos {
+			delete(ix.offered, p)
 		}
 	}
 }

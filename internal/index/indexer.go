@@ -15,10 +15,18 @@ import (
 
 // Indexer applies the log to an Index: it catches up from the index's
 // checkpoint, then follows the log live. Start it once; Stop it once.
+//
+// By default it follows the log with a subscription. With WriteThrough it
+// applies the records this process appends as they are offered (Index.Offer)
+// and reads from the log only what it was not offered: positions another
+// writer filled, or appends whose acknowledgement was lost. That spares the
+// log delivering, and the indexer decoding, every event a second time.
 type Indexer struct {
 	ix     *Index
 	log    eventlog.Log
 	logger *slog.Logger
+	// WriteThrough: see above. Set before Start.
+	WriteThrough bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -90,7 +98,116 @@ func (in *Indexer) setErr(err error) {
 	in.mu.Unlock()
 }
 
+// How long the write-through indexer waits for a missing position to be
+// offered before reading it from the log, and how often it looks for
+// events it was not offered when nothing is offered.
+const (
+	gapWait  = 20 * time.Millisecond
+	idlePoll = 200 * time.Millisecond
+)
+
 func (in *Indexer) follow(ctx context.Context) error {
+	if in.WriteThrough {
+		return in.tail(ctx)
+	}
+	return in.subscribe(ctx)
+}
+
+// tail is the write-through indexer's loop.
+func (in *Indexer) tail(ctx context.Context) error {
+	var p fastjson.Parser
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var gapSince time.Time
+	// logEnd is the log's last position when last asked.
+	logEnd, err := in.log.LastPosition(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		run, next := in.ix.takeOffered(applyBatch)
+		if len(run) > 0 {
+			if err := in.ix.Apply(run, run[len(run)-1].Position); err != nil {
+				return err
+			}
+			in.setErr(nil)
+			gapSince = time.Time{}
+			continue
+		}
+		applied := in.ix.Applied()
+		var wait time.Duration
+		switch {
+		case next > 0:
+			// Positions before next were not offered (yet).
+			if gapSince.IsZero() {
+				gapSince = time.Now()
+			}
+			if wait = gapWait - time.Since(gapSince); wait <= 0 {
+				if _, err := in.readLog(ctx, &p, applied, next-1); err != nil {
+					return err
+				}
+				gapSince = time.Time{}
+				continue
+			}
+		case logEnd > applied:
+			// Behind the log (catching up, or events not offered).
+			read, err := in.readLog(ctx, &p, applied, logEnd)
+			if err != nil {
+				return err
+			}
+			if !read {
+				logEnd = applied // ask again after idlePoll
+			}
+			continue
+		default:
+			wait = idlePoll
+		}
+		timer.Reset(wait)
+		select {
+		case <-in.ix.offerSig:
+			if !timer.Stop() {
+				<-timer.C
+			}
+		case <-timer.C:
+			if next == 0 {
+				last, err := in.log.LastPosition(ctx)
+				if err != nil {
+					return err
+				}
+				logEnd = last
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// readLog applies the log's records after `after`, up to `to` or one
+// page; read tells whether there were any.
+func (in *Indexer) readLog(ctx context.Context, p *fastjson.Parser, after, to uint64) (read bool, err error) {
+	recs, upTo, err := in.log.Read(ctx, eventlog.Query{After: after, Limit: int(min(to-after, 1000))})
+	if err != nil {
+		return false, err
+	}
+	if upTo <= after {
+		return false, nil
+	}
+	batch := make([]Applied, len(recs))
+	for i, r := range recs {
+		batch[i] = applied(p, r)
+	}
+	if err := in.ix.Apply(batch, upTo); err != nil {
+		return false, err
+	}
+	in.ix.dropOffered(upTo)
+	in.setErr(nil)
+	return true, nil
+}
+
+func (in *Indexer) subscribe(ctx context.Context) error {
 	sub, err := in.log.Subscribe(ctx, eventlog.Query{After: in.ix.Applied()})
 	if err != nil {
 		return err

@@ -201,6 +201,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.indexer = index.NewIndexer(s.ix, s.evlog, s.log.With("service", "indexer"))
+	// Embedded, this process is the log's only writer: the index takes its
+	// appends as they are acknowledged and reads the log only for gaps.
+	s.indexer.WriteThrough = s.cfg.NATSURL == ""
 	if err := s.indexer.Start(ctx); err != nil {
 		return err
 	}

@@ -280,6 +280,7 @@ func (s *Store) append(ctx context.Context, ns string, evs []*event.Event, depth
 		// Remember before releasing the claims, so that a waiting append
 		// of the same identity sees this one.
 		s.ix.Remember(ns, ids, ies)
+		s.offer(ns, evs, toLog, results, errs)
 		for _, i := range toLog {
 			if errors.Is(errs[i], ErrUnavailable) {
 				// Published or not, nobody knows yet: keep the identity
@@ -426,12 +427,30 @@ func (s *Store) AppendAtomic(ctx context.Context, ns string, evs []*event.Event)
 		ies[k] = index.Entry{Position: lres[k].Position, Stream: evs[i].Subject, Version: lres[k].Version}
 	}
 	s.ix.Remember(ns, ids, ies)
+	s.offer(ns, evs, owned, results, nil)
 	for k, i := range owned {
 		s.release(keys[i], mine[k], results[i], nil)
 		mine[k] = nil
 	}
 	s.fillDups(results, dupOf)
 	return results, nil
+}
+
+// offer hands the index the events of which evs[i] for i in which were
+// appended (errs[i] nil), so that it need not read them back from the log.
+func (s *Store) offer(ns string, evs []*event.Event, which []int, results []Result, errs []error) {
+	recs := make([]index.Applied, 0, len(which))
+	for _, i := range which {
+		if errs != nil && errs[i] != nil {
+			continue
+		}
+		ev := evs[i]
+		recs = append(recs, index.Applied{
+			Position: results[i].Position, Namespace: ns, Stream: ev.Subject, Version: results[i].Version,
+			Source: ev.Source, ID: ev.ID, CorrelationID: ev.CorrelationID,
+		})
+	}
+	s.ix.Offer(recs)
 }
 
 func (s *Store) fillDups(results []Result, dupOf []int) {
