@@ -106,6 +106,9 @@ type chain struct {
 	// idPrefix and ids make message ids unique to this process.
 	idPrefix string
 	ids      uint64
+	// msg and its header values are reused by every chained publish.
+	msg                   nats.Msg
+	hID, hAfter, hVersion []string
 }
 
 // gate is a readers-writer lock whose waits end with a context. Waiters
@@ -331,12 +334,41 @@ func (l *JetStream) Append(ctx context.Context, ns string, entries []Entry) []Re
 	return results
 }
 
-// sent is a chained publish awaiting its outcome.
+// sent is a chained publish awaiting its outcome: entry k, publish i of
+// the call's ackBatch.
 type sent struct {
-	k       int
-	fut     jetstream.PubAckFuture
+	k, i    int
 	h       *head
 	version uint64
+}
+
+// message fills the chain's one reusable message (nats.go copies it while
+// publishing; the caller holds mu).
+func (c *chain) message(subject string, data []byte, id string, stream bool, version uint64) *nats.Msg {
+	m := &c.msg
+	if m.Header == nil {
+		m.Header = make(nats.Header, 4)
+		c.hID, c.hAfter, c.hVersion = make([]string, 1), make([]string, 1), make([]string, 1)
+	}
+	m.Subject, m.Data = subject, data
+	c.hID[0] = id
+	m.Header[hdrMsgID] = c.hID
+	if c.pending == 0 {
+		delete(m.Header, hdrExpectedLastMsgID)
+		c.hAfter[0] = strconv.FormatUint(c.end, 10)
+		m.Header[hdrExpectedLastSeq] = c.hAfter
+	} else {
+		delete(m.Header, hdrExpectedLastSeq)
+		c.hAfter[0] = c.lastID
+		m.Header[hdrExpectedLastMsgID] = c.hAfter
+	}
+	if stream {
+		c.hVersion[0] = strconv.FormatUint(version, 10)
+		m.Header[hdrVersion] = c.hVersion
+	} else {
+		delete(m.Header, hdrVersion)
+	}
+	return m
 }
 
 // appendChained publishes the entries todo names on the chain and waits for
@@ -381,6 +413,7 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 	}
 
 	out := make([]sent, 0, len(todo))
+	batch := newAckBatch(len(todo))
 	// Streams with an entry to recheck: their later entries wait for the
 	// next round, so that each entry is checked after the one before it.
 	var blocked map[string]bool
@@ -421,20 +454,12 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 			version = h.version + 1
 		}
 		id := c.nextID()
-		m := &nats.Msg{Subject: subjects[j], Data: e.Data, Header: make(nats.Header, 3)}
-		m.Header[hdrMsgID] = []string{id}
-		if c.pending == 0 {
-			m.Header[hdrExpectedLastSeq] = []string{strconv.FormatUint(c.end, 10)}
-		} else {
-			m.Header[hdrExpectedLastMsgID] = []string{c.lastID}
-		}
-		if h != nil {
-			m.Header[hdrVersion] = []string{strconv.FormatUint(version, 10)}
-		}
-		fut, err := l.js.PublishMsgAsync(m)
-		if err != nil {
+		m := c.message(subjects[j], e.Data, id, h != nil, version)
+		m.Reply = l.acks.reserve(batch)
+		if err := l.nc.PublishMsg(m); err != nil {
 			// Most likely never sent; maybe sent. Either way the chain
 			// cannot go on from here.
+			l.acks.unreserve(batch)
 			results[k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
 			c.breakChain(1)
 			again = append(again, todo[j+1:]...)
@@ -446,19 +471,23 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 			h.version = version
 			h.inflight++
 		}
-		out = append(out, sent{k: k, fut: fut, h: h, version: version})
+		out = append(out, sent{k: k, i: len(out), h: h, version: version})
 	}
 	c.mu.Unlock()
 
+	l.acks.wait(ctx, batch)
 	var end, unknown uint64
 	failed := false
 	for _, s := range out {
-		ack, err := awaitAck(ctx, s.fut)
+		seq, err, got := batch.outcome(s.i)
 		var apiErr *jetstream.APIError
 		switch {
-		case ack != nil:
-			results[s.k] = Result{Position: ack.Sequence, Version: s.version}
-			end = max(end, ack.Sequence)
+		case !got:
+			results[s.k].Err = fmt.Errorf("%w: no acknowledgement from the log: %v", ErrUnavailable, ctx.Err())
+			unknown++
+		case err == nil:
+			results[s.k] = Result{Position: seq, Version: s.version}
+			end = max(end, seq)
 		case errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeWrongLastMsgID || apiErr.ErrorCode == errCodeWrongLastSeq):
 			// Not stored: an earlier publish failed, or another writer
 			// appended. Sent again after the resynchronisation.
@@ -467,11 +496,8 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 		case apiErr != nil:
 			results[s.k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
 			failed = true
-		case err != nil:
-			results[s.k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
-			unknown++
 		default:
-			results[s.k].Err = fmt.Errorf("%w: no acknowledgement from the log: %v", ErrUnavailable, ctx.Err())
+			results[s.k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
 			unknown++
 		}
 	}

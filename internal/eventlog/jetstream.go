@@ -94,7 +94,8 @@ type JetStream struct {
 	directAPI string // batch and single direct gets
 	msgGetAPI string // leader-served gets (authoritative)
 
-	ch chain // this process's appends (chain.go)
+	ch   chain // this process's appends (chain.go)
+	acks *acks // their acknowledgements (acks.go)
 
 	mu      sync.Mutex
 	streams map[string]*streamState // by subject, when appending per stream (shared.go)
@@ -138,6 +139,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*JetStream, error) {
 	// On a JetStream cluster the chain's message id check runs as replicas
 	// apply a message, where a refusal is a write error: append per stream.
 	l.ch.init(nc.ConnectedClusterName() == "")
+	if l.acks, err = newAcks(nc); err != nil {
+		return nil, err
+	}
 	ctx, cancel := l.withTimeout(ctx)
 	defer cancel()
 	sc := jetstream.StreamConfig{
