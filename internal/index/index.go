@@ -49,8 +49,12 @@ var (
 // layout is rebuilt from the log.
 const format = "2"
 
-// cacheBytes is the block cache of the index.
-const cacheBytes = 64 << 20
+// cacheBytes is the block cache of the index; memTableBytes its memtable
+// size (fewer, larger level-0 files keep lookups of absent keys cheap).
+const (
+	cacheBytes    = 64 << 20
+	memTableBytes = 32 << 20
+)
 
 // Config configures an Index.
 type Config struct {
@@ -93,7 +97,18 @@ func Open(cfg Config) (*Index, error) {
 	}
 	// Dedupe looks up every new identity, and nearly all are absent: bloom
 	// filters answer those without reading table blocks from disk.
-	opts := &pebble.Options{Logger: quietLogger{}, Cache: pebble.NewCache(cacheBytes)}
+	//
+	// No write-ahead log: the index is derived, and each batch carries its
+	// checkpoint, so what a crash leaves (the memtables flushed so far) is
+	// a consistent earlier state, which the indexer brings up to date from
+	// the log. That saves a write per batch on the append path, for a
+	// longer catch-up after a crash (at most two memtables' worth).
+	opts := &pebble.Options{
+		Logger:       quietLogger{},
+		Cache:        pebble.NewCache(cacheBytes),
+		DisableWAL:   true,
+		MemTableSize: memTableBytes,
+	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
@@ -135,7 +150,11 @@ func openFormat(cfg Config, opts *pebble.Options) (*pebble.DB, error) {
 		case errors.Is(err, pebble.ErrNotFound):
 			if _, closer, err := db.Get(keyApplied); errors.Is(err, pebble.ErrNotFound) {
 				// New: stamp it.
-				if err := db.Set(keyFormat, []byte(format), pebble.Sync); err != nil {
+				if err := db.Set(keyFormat, []byte(format), pebble.NoSync); err != nil {
+					db.Close()
+					return nil, fmt.Errorf("index: open %s: %w", cfg.Dir, err)
+				}
+				if err := db.Flush(); err != nil { // no write-ahead log
 					db.Close()
 					return nil, fmt.Errorf("index: open %s: %w", cfg.Dir, err)
 				}
@@ -185,7 +204,15 @@ func streamHeadKey(ns, stream string) []byte {
 }
 
 // Close closes the store.
-func (ix *Index) Close() error { return ix.db.Close() }
+func (ix *Index) Close() error {
+	// Without a write-ahead log, what is only in memory would be applied
+	// again from the log at the next start: keep it.
+	flushErr := ix.db.Flush()
+	if err := ix.db.Close(); err != nil {
+		return err
+	}
+	return flushErr
+}
 
 // Applied is the position up to which the log has been applied.
 func (ix *Index) Applied() uint64 {
