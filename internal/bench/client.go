@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,11 @@ type client struct {
 	base string
 	ns   string
 	http *http.Client
+	// ownProcs, when set, is the GOMAXPROCS of this process while it sends
+	// appends to a server in another process: a load generator needs one
+	// CPU, and a second one only lets its scheduler contend with the
+	// server's for the machine (as wrk's one thread per core does not).
+	ownProcs int
 }
 
 func newClient(base, ns string, conns int) *client {
@@ -152,6 +158,9 @@ type requests interface {
 func (c *client) appendAll(ctx context.Context, phase, contentType string, reqs requests, clients int, progress func(done int)) (appendResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if c.ownProcs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(c.ownProcs))
+	}
 	fail := &failures{cancel: cancel}
 	n := reqs.len()
 	res := appendResult{events: reqs.events(), latency: make([]time.Duration, n)}

@@ -49,6 +49,7 @@ func startChildTarget(ctx context.Context, command []string, dir, ns string, con
 		return nil, err
 	}
 	t := &target{url: url, child: c, cl: newClient(url, ns, conns)}
+	t.cl.ownProcs = 1
 	if err := t.cl.waitReady(ctx, time.Minute); err != nil {
 		_ = t.stop()
 		return nil, err
@@ -58,6 +59,7 @@ func startChildTarget(ctx context.Context, command []string, dir, ns string, con
 
 func external(ctx context.Context, url, ns string, conns int) (*target, error) {
 	t := &target{url: url, cl: newClient(url, ns, conns)}
+	t.cl.ownProcs = 1
 	if err := t.cl.waitReady(ctx, 10*time.Second); err != nil {
 		return nil, err
 	}

@@ -39,10 +39,10 @@ type ackBatch struct {
 	left   int  // reserved publishes without an outcome
 	sealed bool // no more publishes will be reserved: done closes at left 0
 	done   chan struct{}
-	seqs []uint64
-	errs []error
-	got  []bool
-	ids  []uint64
+	seqs   []uint64
+	errs   []error
+	got    []bool
+	ids    []uint64
 }
 
 func newAcks(nc *nats.Conn) (*acks, error) {

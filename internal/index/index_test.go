@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -157,4 +158,55 @@ func TestIndexOfAnotherFormatIsRebuilt(t *testing.T) {
 	require.Zero(t, ix.Applied())
 	_, err = ix.LookupIdentity("a", "/x", "1")
 	require.ErrorIs(t, err, index.ErrNotFound)
+}
+
+// BenchmarkLookupAbsent is dedupe's common case: an identity never seen,
+// looked up in an index holding 300,000.
+func BenchmarkLookupAbsent(b *testing.B) {
+	ix, err := index.Open(index.Config{Dir: b.TempDir()})
+	require.NoError(b, err)
+	defer ix.Close()
+	const n = 300_000
+	batch := make([]index.Applied, 0, 2000)
+	for p := uint64(1); p <= n; p++ {
+		batch = append(batch, index.Applied{Position: p, Namespace: "bench", Stream: fmt.Sprintf("s%d", p%10000), Version: p / 10000, Source: "/bench", ID: fmt.Sprintf("run-%d", p)})
+		if len(batch) == cap(batch) {
+			require.NoError(b, ix.Apply(batch, p))
+			batch = batch[:0]
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := ix.LookupIdentity("bench", "/bench", fmt.Sprintf("new-%d", i)); err != index.ErrNotFound {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLookupAbsentBatch is the same, 100 identities per call, as an
+// HTTP batch of 100 events looks them up.
+func BenchmarkLookupAbsentBatch(b *testing.B) {
+	ix, err := index.Open(index.Config{Dir: b.TempDir()})
+	require.NoError(b, err)
+	defer ix.Close()
+	const n = 300_000
+	batch := make([]index.Applied, 0, 2000)
+	for p := uint64(1); p <= n; p++ {
+		batch = append(batch, index.Applied{Position: p, Namespace: "bench", Stream: fmt.Sprintf("s%d", p%10000), Version: p / 10000, Source: "/bench", ID: fmt.Sprintf("run-%d", p)})
+		if len(batch) == cap(batch) {
+			require.NoError(b, ix.Apply(batch, p))
+			batch = batch[:0]
+		}
+	}
+	ids := make([]index.Identity, 100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(ids) {
+		for k := range ids {
+			ids[k] = index.Identity{Source: "/bench", ID: fmt.Sprintf("new-%d", i+k)}
+		}
+		_, found, err := ix.LookupIdentities("bench", ids)
+		if err != nil || slices.Contains(found, true) {
+			b.Fatal(err, found)
+		}
+	}
 }

@@ -238,21 +238,28 @@ func (s *Store) append(ctx context.Context, ns string, evs []*event.Event, depth
 		owned[i], waitOn[i] = s.claim(keys[i])
 	}
 	// Look up owned identities; the rest go to the log.
-	var toLog []int
+	var toLog, mineIdx []int
+	var ids []index.Identity
 	for i, p := range owned {
-		if p == nil {
-			continue
+		if p != nil {
+			mineIdx = append(mineIdx, i)
+			ids = append(ids, index.Identity{Source: evs[i].Source, ID: evs[i].ID})
 		}
-		e, err := s.ix.LookupIdentity(ns, evs[i].Source, evs[i].ID)
-		switch {
-		case err == nil:
-			results[i] = Result{Position: e.Position, Stream: e.Stream, Version: e.Version, Duplicate: true}
-			s.release(keys[i], p, results[i], nil)
-		case errors.Is(err, index.ErrNotFound):
-			toLog = append(toLog, i)
-		default:
-			errs[i] = err
-			s.release(keys[i], p, Result{}, err)
+	}
+	if len(ids) > 0 {
+		found, ok, err := s.ix.LookupIdentities(ns, ids)
+		for k, i := range mineIdx {
+			switch {
+			case err != nil:
+				errs[i] = err
+				s.release(keys[i], owned[i], Result{}, err)
+			case ok[k]:
+				e := found[k]
+				results[i] = Result{Position: e.Position, Stream: e.Stream, Version: e.Version, Duplicate: true}
+				s.release(keys[i], owned[i], results[i], nil)
+			default:
+				toLog = append(toLog, i)
+			}
 		}
 	}
 	if len(toLog) > 0 {
@@ -382,13 +389,19 @@ func (s *Store) AppendAtomic(ctx context.Context, ns string, evs []*event.Event)
 		}
 	}
 	stored := 0
-	for _, i := range owned {
-		e, err := s.ix.LookupIdentity(ns, evs[i].Source, evs[i].ID)
-		if err == nil {
+	ids := make([]index.Identity, len(owned))
+	for k, i := range owned {
+		ids[k] = index.Identity{Source: evs[i].Source, ID: evs[i].ID}
+	}
+	found, ok, err := s.ix.LookupIdentities(ns, ids)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range owned {
+		if ok[k] {
 			stored++
+			e := found[k]
 			results[i] = Result{Position: e.Position, Stream: e.Stream, Version: e.Version, Duplicate: true}
-		} else if !errors.Is(err, index.ErrNotFound) {
-			return nil, err
 		}
 	}
 	switch {
@@ -419,7 +432,6 @@ func (s *Store) AppendAtomic(ctx context.Context, ns string, evs []*event.Event)
 		}
 		return nil, err
 	}
-	ids := make([]index.Identity, len(owned))
 	ies := make([]index.Entry, len(owned))
 	for k, i := range owned {
 		results[i] = Result{Position: lres[k].Position, Stream: evs[i].Subject, Version: lres[k].Version}
