@@ -210,3 +210,21 @@ func BenchmarkLookupAbsentBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApply applies batches of 2000 events spread over 10,000
+// streams, as the indexer does under load, to an index that grows.
+func BenchmarkApply(b *testing.B) {
+	ix, err := index.Open(index.Config{Dir: b.TempDir()})
+	require.NoError(b, err)
+	defer ix.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	batch := make([]index.Applied, 0, 2000)
+	b.ResetTimer()
+	for p := uint64(1); p <= uint64(b.N); p++ {
+		batch = append(batch, index.Applied{Position: p, Namespace: "bench", Stream: fmt.Sprintf("s%d", rng.IntN(10000)), Version: p, Source: "/bench", ID: fmt.Sprintf("%x-%d", rng.Uint64(), p)})
+		if len(batch) == cap(batch) || p == uint64(b.N) {
+			require.NoError(b, ix.Apply(batch, p))
+			batch = batch[:0]
+		}
+	}
+}
