@@ -104,12 +104,11 @@ func Open(cfg Config) (*Index, error) {
 	// checkpoint, so what a crash leaves (the memtables flushed so far) is
 	// a consistent earlier state, which the indexer brings up to date from
 	// the log. That saves a write per batch on the append path, for a
-	// longer catch-up after a crash (at most two memtables' worth).
+	// longer catch-up after a crash (what the memtables held).
 	opts := &pebble.Options{
-		Logger:       quietLogger{},
-		Cache:        pebble.NewCache(cacheBytes),
-		DisableWAL:   true,
-		MemTableSize: memTableBytes,
+		Logger:     quietLogger{},
+		Cache:      pebble.NewCache(cacheBytes),
+		DisableWAL: true,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
