@@ -20,6 +20,12 @@ package eventlog
 // with many publishes in flight (the per-stream header is refused, 10164,
 // while an earlier write to its subject is replicating).
 //
+// Only the last publish of a call asks for an acknowledgement: once it is
+// stored, the publishes before it are too, at the positions just before
+// its own. When it is refused instead, the call probes which of its
+// publishes JetStream stored (see probe) while JetStream still remembers
+// their message ids.
+//
 // After a failure the chain is re-synchronised: appends in flight end, the
 // log's last position is read from the stream leader, the version cache is
 // dropped (versions then come from the index, once it has applied the log up
@@ -334,36 +340,40 @@ func (l *JetStream) Append(ctx context.Context, ns string, entries []Entry) []Re
 	return results
 }
 
-// sent is a chained publish awaiting its outcome: entry k, publish i of
-// the call's ackBatch.
-type sent struct {
-	k, i    int
-	h       *head
-	version uint64
+// prepared is a chained publish: entry k, its message id, and what it
+// must follow (a position when afterSeq, else a message id).
+type prepared struct {
+	k        int
+	subject  string
+	data     []byte
+	id       string
+	after    string
+	afterSeq bool
+	h        *head
+	version  uint64
 }
 
-// message fills the chain's one reusable message (nats.go copies it while
-// publishing; the caller holds mu).
-func (c *chain) message(subject string, data []byte, id string, stream bool, version uint64) *nats.Msg {
+// message fills the chain's one reusable message with p (nats.go copies it
+// while publishing; the caller holds mu).
+func (c *chain) message(p *prepared) *nats.Msg {
 	m := &c.msg
 	if m.Header == nil {
 		m.Header = make(nats.Header, 4)
 		c.hID, c.hAfter, c.hVersion = make([]string, 1), make([]string, 1), make([]string, 1)
 	}
-	m.Subject, m.Data = subject, data
-	c.hID[0] = id
+	m.Subject, m.Data, m.Reply = p.subject, p.data, ""
+	c.hID[0] = p.id
 	m.Header[hdrMsgID] = c.hID
-	if c.pending == 0 {
+	c.hAfter[0] = p.after
+	if p.afterSeq {
 		delete(m.Header, hdrExpectedLastMsgID)
-		c.hAfter[0] = strconv.FormatUint(c.end, 10)
 		m.Header[hdrExpectedLastSeq] = c.hAfter
 	} else {
 		delete(m.Header, hdrExpectedLastSeq)
-		c.hAfter[0] = c.lastID
 		m.Header[hdrExpectedLastMsgID] = c.hAfter
 	}
-	if stream {
-		c.hVersion[0] = strconv.FormatUint(version, 10)
+	if p.h != nil {
+		c.hVersion[0] = strconv.FormatUint(p.version, 10)
 		m.Header[hdrVersion] = c.hVersion
 	} else {
 		delete(m.Header, hdrVersion)
@@ -412,8 +422,8 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 		looked[subjects[j]] = v
 	}
 
-	out := make([]sent, 0, len(todo))
-	batch := newAckBatch(len(todo))
+	pubs := make([]prepared, 0, len(todo))
+	batch := newAckBatch(1)
 	// Streams with an entry to recheck: their later entries wait for the
 	// next round, so that each entry is checked after the one before it.
 	var blocked map[string]bool
@@ -454,58 +464,101 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 			version = h.version + 1
 		}
 		id := c.nextID()
-		m := c.message(subjects[j], e.Data, id, h != nil, version)
-		m.Reply = l.acks.reserve(batch)
-		if err := l.nc.PublishMsg(m); err != nil {
-			// Most likely never sent; maybe sent. Either way the chain
-			// cannot go on from here.
-			l.acks.unreserve(batch)
-			results[k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
-			c.breakChain(1)
-			again = append(again, todo[j+1:]...)
-			break
+		p := prepared{k: k, subject: subjects[j], data: e.Data, id: id, h: h, version: version}
+		if c.pending+len(pubs) == 0 {
+			p.after, p.afterSeq = strconv.FormatUint(c.end, 10), true
+		} else {
+			p.after = c.lastID
 		}
-		c.pending++
+		pubs = append(pubs, p)
 		c.lastID = id
 		if h != nil {
 			h.version = version
 			h.inflight++
 		}
-		out = append(out, sent{k: k, i: len(out), h: h, version: version})
 	}
+	c.pending += len(pubs)
+	// Only the call's last publish asks for an acknowledgement: when it is
+	// stored, the chain guarantees that the ones before it are too, each
+	// right after the other (see the top of the file), which spares
+	// JetStream an acknowledgement per event.
+	sentUpTo := len(pubs)
+	for i := range pubs {
+		m := c.message(&pubs[i])
+		if i == len(pubs)-1 {
+			m.Reply = l.acks.reserve(batch)
+		}
+		if err := l.nc.PublishMsg(m); err != nil {
+			if i == len(pubs)-1 {
+				l.acks.unreserve(batch)
+			}
+			// Most likely never sent; maybe sent. Either way the chain
+			// cannot go on from here.
+			sentUpTo = i
+			break
+		}
+	}
+	published := time.Now()
 	c.mu.Unlock()
 
-	l.acks.wait(ctx, batch)
 	var end, unknown uint64
 	failed := false
-	for _, s := range out {
-		seq, err, got := batch.outcome(s.i)
-		var apiErr *jetstream.APIError
+	if sentUpTo == len(pubs) && len(pubs) > 0 {
+		l.acks.wait(ctx, batch)
+		seq, err, got := batch.outcome(0)
 		switch {
-		case !got:
-			results[s.k].Err = fmt.Errorf("%w: no acknowledgement from the log: %v", ErrUnavailable, ctx.Err())
-			unknown++
-		case err == nil:
-			results[s.k] = Result{Position: seq, Version: s.version}
-			end = max(end, seq)
-		case errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeWrongLastMsgID || apiErr.ErrorCode == errCodeWrongLastSeq):
-			// Not stored: an earlier publish failed, or another writer
-			// appended. Sent again after the resynchronisation.
-			again = append(again, s.k)
+		case got && err == nil:
+			for i, p := range pubs {
+				results[p.k] = Result{Position: seq - uint64(len(pubs)-1-i), Version: p.version}
+			}
+			end = seq
+		case got:
+			// The last was refused: find out which before it are stored.
 			failed = true
-		case apiErr != nil:
-			results[s.k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
-			failed = true
+			var probed []probeOutcome
+			if time.Since(published) < probeTrust {
+				probed = l.probe(ctx, pubs[:len(pubs)-1])
+			}
+			for i, p := range pubs {
+				var o probeOutcome
+				switch {
+				case i == len(pubs)-1:
+					o = probeOutcome{err: err}
+				case probed != nil:
+					o = probed[i]
+				default:
+					o = probeOutcome{unknown: true}
+				}
+				a, u := settle(o, p, results)
+				if a {
+					again = append(again, p.k)
+				}
+				if u {
+					unknown++
+				}
+				end = max(end, results[p.k].Position)
+			}
 		default:
-			results[s.k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
-			unknown++
+			unknown = uint64(len(pubs))
+			for _, p := range pubs {
+				results[p.k].Err = fmt.Errorf("%w: no acknowledgement from the log: %v", ErrUnavailable, ctx.Err())
+			}
+		}
+	} else {
+		for i, p := range pubs {
+			if i <= sentUpTo {
+				results[p.k].Err = fmt.Errorf("%w: publish failed; the event may or may not be stored", ErrUnavailable)
+				unknown++
+			} else {
+				again = append(again, p.k)
+			}
 		}
 	}
 	c.mu.Lock()
-	c.pending -= len(out)
-	for _, s := range out {
-		if s.h != nil {
-			s.h.inflight--
+	c.pending -= len(pubs)
+	for _, p := range pubs {
+		if p.h != nil {
+			p.h.inflight--
 		}
 	}
 	c.end = max(c.end, end)
@@ -514,6 +567,89 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 	}
 	c.mu.Unlock()
 	return again, recheck
+}
+
+// probeTrust bounds how long after publishing the chain may ask JetStream
+// which publishes it stored: it remembers message ids for the stream's
+// Duplicates window (see Open), and an id forgotten would pass for a
+// publish never stored.
+const probeTrust = time.Second / 2
+
+// probeOutcome is what a probe learnt of one publish.
+type probeOutcome struct {
+	pos     uint64 // stored at pos
+	err     error  // refused (not stored) with err
+	unknown bool
+}
+
+// settle records a publish's outcome in results; again: it was refused
+// because the chain broke (send it again); unknown: nobody knows.
+func settle(o probeOutcome, p prepared, results []Result) (again, unknown bool) {
+	var apiErr *jetstream.APIError
+	switch {
+	case o.unknown:
+		results[p.k].Err = fmt.Errorf("%w: no acknowledgement from the log", ErrUnavailable)
+		return false, true
+	case o.err == nil:
+		results[p.k] = Result{Position: o.pos, Version: p.version}
+		return false, false
+	case errors.As(o.err, &apiErr) && (apiErr.ErrorCode == errCodeWrongLastMsgID || apiErr.ErrorCode == errCodeWrongLastSeq):
+		// Not stored: an earlier publish failed, or another writer
+		// appended. Sent again after the resynchronisation.
+		return true, false
+	case apiErr != nil:
+		results[p.k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, o.err)
+		return false, false
+	default:
+		results[p.k].Err = fmt.Errorf("%w: publish: %v", ErrUnavailable, o.err)
+		return false, true
+	}
+}
+
+// probeLastID is a message id no publish has: a probe names it as the
+// expected last message, so that JetStream never stores the probe.
+const probeLastID = "ensue-probe-never-stored"
+
+// probe asks JetStream which of pubs it stored, by publishing each again
+// with its message id and an expected last message that never is: a
+// stored one is answered as a duplicate with its position, one not stored
+// is refused (10070) and still not stored.
+func (l *JetStream) probe(ctx context.Context, pubs []prepared) []probeOutcome {
+	out := make([]probeOutcome, len(pubs))
+	if len(pubs) == 0 {
+		return out
+	}
+	batch := newAckBatch(len(pubs))
+	for i, p := range pubs {
+		m := &nats.Msg{Subject: p.subject, Data: p.data, Header: nats.Header{
+			hdrMsgID:             {p.id},
+			hdrExpectedLastMsgID: {probeLastID},
+		}}
+		m.Reply = l.acks.reserve(batch)
+		if err := l.nc.PublishMsg(m); err != nil {
+			l.acks.unreserve(batch)
+			for j := i; j < len(pubs); j++ {
+				out[j].unknown = true
+			}
+			break
+		}
+	}
+	l.acks.wait(ctx, batch)
+	for i := range pubs {
+		if out[i].unknown {
+			continue
+		}
+		seq, err, got := batch.outcome(i)
+		switch {
+		case !got:
+			out[i].unknown = true
+		case err == nil:
+			out[i].pos = seq
+		default:
+			out[i].err = err
+		}
+	}
+	return out
 }
 
 // AppendAtomic implements Log with a JetStream atomic batch.
