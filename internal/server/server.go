@@ -181,7 +181,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("connect to NATS at %s: %w (is the server running, with JetStream enabled?)", s.cfg.NATSURL, err)
 		}
-		s.Durability = fmt.Sprintf("external JetStream at %s with %d replica(s); fsync follows that server's sync_interval setting (NATS default: every 2 minutes; acknowledged writes survive a process crash)", s.nc.ConnectedUrlRedacted(), s.cfg.Replicas)
+		s.Durability = fmt.Sprintf("external JetStream at %s with %d replica(s): %s; acknowledged writes survive a crash of the Ensue process", s.nc.ConnectedUrlRedacted(), s.cfg.Replicas, externalSync(s.nc, 500*time.Millisecond))
 	}
 	s.ix, err = index.Open(index.Config{Dir: filepath.Join(s.cfg.DataDir, "index"), Logger: s.log.With("service", "index")})
 	if err != nil {
