@@ -95,7 +95,7 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	atomic := false
-	if v := r.URL.Query().Get("atomic"); v != "" {
+	if v := queryParam(r, "atomic"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			writeProblem(w, badRequest("the query parameter atomic must be true or false", event.FieldError{Pointer: "atomic", Message: fmt.Sprintf("%q is not a boolean", clip(v, 40))}))
@@ -268,4 +268,12 @@ func (a *API) writeResults(w http.ResponseWriter, res []store.Result, errs []err
 	}
 	b = append(b, "]}\n"...)
 	writeJSON(w, b)
+}
+
+// queryParam is r.URL.Query().Get(name), without parsing an empty query.
+func queryParam(r *http.Request, name string) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return r.URL.Query().Get(name)
 }

@@ -43,6 +43,11 @@ type ackBatch struct {
 	errs   []error
 	got    []bool
 	ids    []uint64
+	// Room for a batch of one, the chain's usual case, without allocating.
+	seq1 [1]uint64
+	err1 [1]error
+	got1 [1]bool
+	id1  [1]uint64
 }
 
 func newAcks(nc *nats.Conn) (*acks, error) {
@@ -60,7 +65,13 @@ func newAcks(nc *nats.Conn) (*acks, error) {
 }
 
 func newAckBatch(n int) *ackBatch {
-	return &ackBatch{done: make(chan struct{}), seqs: make([]uint64, 0, n), errs: make([]error, 0, n), got: make([]bool, 0, n), ids: make([]uint64, 0, n)}
+	b := &ackBatch{done: make(chan struct{})}
+	if n <= 1 {
+		b.seqs, b.errs, b.got, b.ids = b.seq1[:0], b.err1[:0], b.got1[:0], b.id1[:0]
+	} else {
+		b.seqs, b.errs, b.got, b.ids = make([]uint64, 0, n), make([]error, 0, n), make([]bool, 0, n), make([]uint64, 0, n)
+	}
+	return b
 }
 
 // reserve adds a publish to b and returns its reply subject.
