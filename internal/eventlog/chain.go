@@ -14,7 +14,12 @@ package eventlog
 // after a gap or after another writer's event: the versions this process
 // computed ahead of time are exactly the stored ones, dense.
 //
-// JetStream checks these two headers against the stream's whole state, not
+// When nothing else can append at all (Config.SoleWriter: an embedded
+// server listening on no port), every publish names the position it must
+// follow, predicted, and carries no message id; a refusal then names the
+// log's last position, which tells which publishes were stored.
+//
+// JetStream checks these headers against the stream's whole state, not
 // per subject, which also spares it finding each subject's last message (the
 // per-stream header costs a lookup per publish) and works on an R3 cluster
 // with many publishes in flight (the per-stream header is refused, 10164,
@@ -47,6 +52,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,6 +115,11 @@ type chain struct {
 	// heads holds the version of each stream appended to since the last
 	// resynchronisation, counting publishes in flight, by subject.
 	heads map[string]*head
+	// sole: this process is the only one that can append (see
+	// Config.SoleWriter): publishes then name the position they must
+	// follow, predicted in next, and carry no message id.
+	sole bool
+	next uint64
 	// idPrefix and ids make message ids unique to this process.
 	idPrefix string
 	ids      uint64
@@ -140,8 +151,9 @@ type head struct {
 	inflight int
 }
 
-func (c *chain) init(chainable bool) {
+func (c *chain) init(chainable, sole bool) {
 	c.gate = gate{sem: semaphore.NewWeighted(gateWeight)}
+	c.sole = sole
 	if !chainable {
 		c.shared, c.sharedUntil = true, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
@@ -231,6 +243,7 @@ func (l *JetStream) resyncLocked(ctx context.Context) error {
 	clear(l.streams)
 	l.mu.Unlock()
 	c.end, c.pending, c.lastID, c.unknown = end, 0, "", 0
+	c.next = end + 1
 	c.synced, c.broken = true, false
 	c.gen++
 	return nil
@@ -344,6 +357,7 @@ func (l *JetStream) Append(ctx context.Context, ns string, entries []Entry) []Re
 // must follow (a position when afterSeq, else a message id).
 type prepared struct {
 	k        int
+	pos      uint64 // the position predicted (sole writer only)
 	subject  string
 	data     []byte
 	id       string
@@ -362,8 +376,12 @@ func (c *chain) message(p *prepared) *nats.Msg {
 		c.hID, c.hAfter, c.hVersion = make([]string, 1), make([]string, 1), make([]string, 1)
 	}
 	m.Subject, m.Data, m.Reply = p.subject, p.data, ""
-	c.hID[0] = p.id
-	m.Header[hdrMsgID] = c.hID
+	if p.id != "" {
+		c.hID[0] = p.id
+		m.Header[hdrMsgID] = c.hID
+	} else {
+		delete(m.Header, hdrMsgID)
+	}
 	c.hAfter[0] = p.after
 	if p.afterSeq {
 		delete(m.Header, hdrExpectedLastMsgID)
@@ -463,15 +481,22 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 			}
 			version = h.version + 1
 		}
-		id := c.nextID()
-		p := prepared{k: k, subject: subjects[j], data: e.Data, id: id, h: h, version: version}
-		if c.pending+len(pubs) == 0 {
+		p := prepared{k: k, subject: subjects[j], data: e.Data, h: h, version: version}
+		switch {
+		case c.sole:
+			// Nobody else can append: positions are known ahead.
+			p.pos = c.next
+			c.next++
+			p.after, p.afterSeq = strconv.FormatUint(p.pos-1, 10), true
+		case c.pending+len(pubs) == 0:
+			p.id = c.nextID()
 			p.after, p.afterSeq = strconv.FormatUint(c.end, 10), true
-		} else {
+		default:
+			p.id = c.nextID()
 			p.after = c.lastID
 		}
 		pubs = append(pubs, p)
-		c.lastID = id
+		c.lastID = p.id
 		if h != nil {
 			h.version = version
 			h.inflight++
@@ -512,6 +537,28 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 				results[p.k] = Result{Position: seq - uint64(len(pubs)-1-i), Version: p.version}
 			}
 			end = seq
+		case got && c.sole:
+			// Only this process appends, at the positions it predicted: the
+			// log's last position, which the refusal names, tells which of
+			// the call's publishes are stored.
+			failed = true
+			last, known := wrongLastSequence(err)
+			for i, p := range pubs {
+				switch {
+				case known && p.pos <= last:
+					results[p.k] = Result{Position: p.pos, Version: p.version}
+					end = max(end, p.pos)
+				case known || i == len(pubs)-1:
+					if a, u := settle(probeOutcome{err: err}, p, results); a {
+						again = append(again, p.k)
+					} else if u {
+						unknown++
+					}
+				default:
+					results[p.k].Err = fmt.Errorf("%w: no acknowledgement from the log", ErrUnavailable)
+					unknown++
+				}
+			}
 		case got:
 			// The last was refused: find out which before it are stored.
 			failed = true
@@ -782,6 +829,18 @@ func (l *JetStream) atomicChained(ctx context.Context, ns string, entries []Entr
 			h.version = versions[i]
 		}
 	}
-	c.end = last
+	c.end, c.next = last, last+1
 	return res, nil, false
+}
+
+// wrongLastSequence reads the log's last position from a 10071 refusal
+// ("wrong last sequence: 123").
+func wrongLastSequence(err error) (uint64, bool) {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeWrongLastSeq {
+		return 0, false
+	}
+	i := strings.LastIndexByte(apiErr.Description, ' ')
+	n, perr := strconv.ParseUint(apiErr.Description[i+1:], 10, 64)
+	return n, perr == nil
 }

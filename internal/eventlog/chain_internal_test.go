@@ -2,10 +2,12 @@ package eventlog
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -50,4 +52,31 @@ func TestProbeTellsStoredFromNot(t *testing.T) {
 	last, err := l.LastPosition(ctx)
 	require.NoError(t, err)
 	require.Equal(t, res[1].Position, last, "the probes stored nothing")
+}
+
+// JetStream's refusal of a wrong expected last sequence names the log's
+// last position, which the sole writer reads.
+func TestWrongLastSequenceIsRead(t *testing.T) {
+	t.Parallel()
+	srv, err := StartEmbedded(EmbeddedConfig{Dir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect("test")
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	l, err := Open(context.Background(), nc, Config{SoleWriter: true})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		require.NoError(t, l.Append(ctx, "ns", []Entry{{Expected: AnyVersion, Data: []byte(`1`)}})[0].Err)
+	}
+	m := &nats.Msg{Subject: l.subj.stream("ns", ""), Data: []byte(`x`), Header: nats.Header{hdrExpectedLastSeq: {"1"}}}
+	_, err = l.js.PublishMsg(ctx, m)
+	require.Error(t, err)
+	last, ok := wrongLastSequence(err)
+	require.True(t, ok, "%v", err)
+	require.Equal(t, uint64(3), last)
+	_, ok = wrongLastSequence(errors.New("something else"))
+	require.False(t, ok)
 }

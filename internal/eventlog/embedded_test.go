@@ -133,3 +133,16 @@ func TestTwoWritersShareTheLog(t *testing.T) {
 	}
 	require.True(t, logs[0].Shared() || logs[1].Shared(), "a writer noticed the other")
 }
+
+func TestEmbeddedConformanceSoleWriter(t *testing.T) {
+	t.Parallel()
+	srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect("test")
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{SoleWriter: true})
+	require.NoError(t, err)
+	logtest.Exercise(t, logtest.Harness{Open: func(t *testing.T) eventlog.Log { return l }})
+}

@@ -44,6 +44,10 @@ type Config struct {
 	MaxCachedStreams int
 	// Logger receives the log's rare notices. Default: discard.
 	Logger *slog.Logger
+	// SoleWriter promises that no other process can append to the stream
+	// (an embedded server that listens on no port): appends then carry no
+	// message ids (see chain.go). Leave it false when in doubt.
+	SoleWriter bool
 	// Heads, when set, gives the versions of streams the log has not
 	// appended to lately (see chain.go); without it the log reads them
 	// from JetStream.
@@ -138,7 +142,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*JetStream, error) {
 	}
 	// On a JetStream cluster the chain's message id check runs as replicas
 	// apply a message, where a refusal is a write error: append per stream.
-	l.ch.init(nc.ConnectedClusterName() == "")
+	l.ch.init(nc.ConnectedClusterName() == "", cfg.SoleWriter)
 	if l.acks, err = newAcks(nc); err != nil {
 		return nil, err
 	}

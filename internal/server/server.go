@@ -192,6 +192,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		MaxEventBytes: s.cfg.MaxEventBytes,
 		Logger:        s.log.With("service", "eventlog"),
 		Heads:         s.ix,
+		// Embedded and listening on no port, nothing else can append.
+		SoleWriter: s.cfg.NATSURL == "" && s.cfg.NATSListen == "",
 	})
 	if err != nil {
 		return err
