@@ -21,13 +21,14 @@ package eventlog
 //
 // JetStream checks these headers against the stream's whole state, not
 // per subject, which also spares it finding each subject's last message (the
-// per-stream header costs a lookup per publish) and works on an R3 cluster
-// with many publishes in flight (the per-stream header is refused, 10164,
-// while an earlier write to its subject is replicating).
+// per-stream header costs a lookup per publish). On a JetStream cluster the
+// message-id check runs as replicas apply a message, where a refusal counts
+// as a write error: there the log always appends per stream (shared.go).
 //
 // Only the last publish of a call asks for an acknowledgement: once it is
 // stored, the publishes before it are too, at the positions just before
-// its own. When it is refused instead, the call probes which of its
+// its own. When it is refused instead, the sole writer reads from the
+// refusal which were stored; otherwise the call probes which of its
 // publishes JetStream stored (see probe) while JetStream still remembers
 // their message ids.
 //
