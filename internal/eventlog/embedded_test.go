@@ -146,3 +146,31 @@ func TestEmbeddedConformanceSoleWriter(t *testing.T) {
 	require.NoError(t, err)
 	logtest.Exercise(t, logtest.Harness{Open: func(t *testing.T) eventlog.Log { return l }})
 }
+
+// A version cache smaller than the streams written makes the log drop it
+// and read versions again, as often as it fills: versions stay dense.
+func TestSmallVersionCacheKeepsVersionsDense(t *testing.T) {
+	t.Parallel()
+	for _, sole := range []bool{false, true} {
+		srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
+		require.NoError(t, err)
+		t.Cleanup(srv.Shutdown)
+		nc, err := srv.Connect("test")
+		require.NoError(t, err)
+		t.Cleanup(nc.Close)
+		l, err := eventlog.Open(context.Background(), nc, eventlog.Config{MaxCachedStreams: 3, SoleWriter: sole})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for round := range 5 {
+			es := make([]eventlog.Entry, 20)
+			for k := range es {
+				es[k] = eventlog.Entry{Stream: fmt.Sprintf("s%d", k%10), Expected: eventlog.AnyVersion, Data: []byte(`1`)}
+			}
+			for k, r := range l.Append(ctx, "small", es) {
+				require.NoError(t, r.Err)
+				require.Equal(t, uint64(2*round+k/10+1), r.Version, "sole=%v round %d entry %d", sole, round, k)
+			}
+		}
+	}
+}
