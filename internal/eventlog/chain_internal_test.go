@@ -15,14 +15,7 @@ import (
 // with their positions) from those it did not, and stores nothing.
 func TestProbeTellsStoredFromNot(t *testing.T) {
 	t.Parallel()
-	srv, err := StartEmbedded(EmbeddedConfig{Dir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	l, err := Open(context.Background(), nc, Config{})
-	require.NoError(t, err)
+	l := openTestLog(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -58,25 +51,32 @@ func TestProbeTellsStoredFromNot(t *testing.T) {
 // last position, which the sole writer reads.
 func TestWrongLastSequenceIsRead(t *testing.T) {
 	t.Parallel()
-	srv, err := StartEmbedded(EmbeddedConfig{Dir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	l, err := Open(context.Background(), nc, Config{SoleWriter: true})
-	require.NoError(t, err)
+	l := openTestLog(t, Config{SoleWriter: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for range 3 {
 		require.NoError(t, l.Append(ctx, "ns", []Entry{{Expected: AnyVersion, Data: []byte(`1`)}})[0].Err)
 	}
 	m := &nats.Msg{Subject: l.subj.stream("ns", ""), Data: []byte(`x`), Header: nats.Header{hdrExpectedLastSeq: {"1"}}}
-	_, err = l.js.PublishMsg(ctx, m)
+	_, err := l.js.PublishMsg(ctx, m)
 	require.Error(t, err)
 	last, ok := wrongLastSequence(err)
 	require.True(t, ok, "%v", err)
 	require.Equal(t, uint64(3), last)
 	_, ok = wrongLastSequence(errors.New("something else"))
 	require.False(t, ok)
+}
+
+// openTestLog opens a log with cfg on a fresh embedded server.
+func openTestLog(t *testing.T, cfg Config) *JetStream {
+	t.Helper()
+	srv, err := StartEmbedded(EmbeddedConfig{Dir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect("test")
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	l, err := Open(context.Background(), nc, cfg)
+	require.NoError(t, err)
+	return l
 }

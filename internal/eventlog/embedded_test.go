@@ -17,15 +17,7 @@ import (
 // openEmbedded opens a log on a fresh embedded server that stops with the test.
 func openEmbedded(t *testing.T) *eventlog.JetStream {
 	t.Helper()
-	srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
-	require.NoError(t, err)
-	return l
+	return logtest.Open(t, logtest.StartEmbedded(t), eventlog.Config{})
 }
 
 func TestEmbeddedConformance(t *testing.T) {
@@ -68,17 +60,8 @@ func TestAppendWaitingForItsStreamHonoursContext(t *testing.T) {
 // dense.
 func TestTwoWritersShareTheLog(t *testing.T) {
 	t.Parallel()
-	srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	logs := make([]*eventlog.JetStream, 2)
-	for i := range logs {
-		nc, err := srv.Connect("test")
-		require.NoError(t, err)
-		t.Cleanup(nc.Close)
-		logs[i], err = eventlog.Open(context.Background(), nc, eventlog.Config{})
-		require.NoError(t, err)
-	}
+	srv := logtest.StartEmbedded(t)
+	logs := []*eventlog.JetStream{logtest.Open(t, srv, eventlog.Config{}), logtest.Open(t, srv, eventlog.Config{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	type acked struct {
@@ -136,14 +119,7 @@ func TestTwoWritersShareTheLog(t *testing.T) {
 
 func TestEmbeddedConformanceSoleWriter(t *testing.T) {
 	t.Parallel()
-	srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{SoleWriter: true})
-	require.NoError(t, err)
+	l := logtest.Open(t, logtest.StartEmbedded(t), eventlog.Config{SoleWriter: true})
 	logtest.Exercise(t, logtest.Harness{Open: func(t *testing.T) eventlog.Log { return l }})
 }
 
@@ -152,14 +128,7 @@ func TestEmbeddedConformanceSoleWriter(t *testing.T) {
 func TestSmallVersionCacheKeepsVersionsDense(t *testing.T) {
 	t.Parallel()
 	for _, sole := range []bool{false, true} {
-		srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
-		require.NoError(t, err)
-		t.Cleanup(srv.Shutdown)
-		nc, err := srv.Connect("test")
-		require.NoError(t, err)
-		t.Cleanup(nc.Close)
-		l, err := eventlog.Open(context.Background(), nc, eventlog.Config{MaxCachedStreams: 3, SoleWriter: sole})
-		require.NoError(t, err)
+		l := logtest.Open(t, logtest.StartEmbedded(t), eventlog.Config{MaxCachedStreams: 3, SoleWriter: sole})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		for round := range 5 {

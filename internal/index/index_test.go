@@ -163,18 +163,7 @@ func TestIndexOfAnotherFormatIsRebuilt(t *testing.T) {
 // BenchmarkLookupAbsent is dedupe's common case: an identity never seen,
 // looked up in an index holding 300,000.
 func BenchmarkLookupAbsent(b *testing.B) {
-	ix, err := index.Open(index.Config{Dir: b.TempDir()})
-	require.NoError(b, err)
-	defer ix.Close()
-	const n = 300_000
-	batch := make([]index.Applied, 0, 2000)
-	for p := uint64(1); p <= n; p++ {
-		batch = append(batch, index.Applied{Position: p, Namespace: "bench", Stream: fmt.Sprintf("s%d", p%10000), Version: p / 10000, Source: "/bench", ID: fmt.Sprintf("run-%d", p)})
-		if len(batch) == cap(batch) {
-			require.NoError(b, ix.Apply(batch, p))
-			batch = batch[:0]
-		}
-	}
+	ix := filledIndex(b)
 	b.ResetTimer()
 	for i := range b.N {
 		if _, err := ix.LookupIdentity("bench", "/bench", fmt.Sprintf("new-%d", i)); err != index.ErrNotFound {
@@ -186,18 +175,7 @@ func BenchmarkLookupAbsent(b *testing.B) {
 // BenchmarkLookupAbsentBatch is the same, 100 identities per call, as an
 // HTTP batch of 100 events looks them up.
 func BenchmarkLookupAbsentBatch(b *testing.B) {
-	ix, err := index.Open(index.Config{Dir: b.TempDir()})
-	require.NoError(b, err)
-	defer ix.Close()
-	const n = 300_000
-	batch := make([]index.Applied, 0, 2000)
-	for p := uint64(1); p <= n; p++ {
-		batch = append(batch, index.Applied{Position: p, Namespace: "bench", Stream: fmt.Sprintf("s%d", p%10000), Version: p / 10000, Source: "/bench", ID: fmt.Sprintf("run-%d", p)})
-		if len(batch) == cap(batch) {
-			require.NoError(b, ix.Apply(batch, p))
-			batch = batch[:0]
-		}
-	}
+	ix := filledIndex(b)
 	ids := make([]index.Identity, 100)
 	b.ResetTimer()
 	for i := 0; i < b.N; i += len(ids) {
@@ -227,4 +205,21 @@ func BenchmarkApply(b *testing.B) {
 			batch = batch[:0]
 		}
 	}
+}
+
+// filledIndex opens an index holding 300,000 identities, closed with b.
+func filledIndex(b *testing.B) *index.Index {
+	ix, err := index.Open(index.Config{Dir: b.TempDir()})
+	require.NoError(b, err)
+	b.Cleanup(func() { ix.Close() })
+	const n = 300_000
+	batch := make([]index.Applied, 0, 2000)
+	for p := uint64(1); p <= n; p++ {
+		batch = append(batch, index.Applied{Position: p, Namespace: "bench", Stream: fmt.Sprintf("s%d", p%10000), Version: p / 10000, Source: "/bench", ID: fmt.Sprintf("run-%d", p)})
+		if len(batch) == cap(batch) {
+			require.NoError(b, ix.Apply(batch, p))
+			batch = batch[:0]
+		}
+	}
+	return ix
 }

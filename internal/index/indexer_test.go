@@ -9,21 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ensue-dev/ensue/internal/eventlog"
+	"github.com/ensue-dev/ensue/internal/eventlog/logtest"
 	"github.com/ensue-dev/ensue/internal/index"
 )
 
 // openLog starts an embedded log that stops with the test.
 func openLog(t *testing.T) *eventlog.JetStream {
 	t.Helper()
-	srv, err := eventlog.StartEmbedded(eventlog.EmbeddedConfig{Dir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
-	require.NoError(t, err)
-	return l
+	return logtest.Open(t, logtest.StartEmbedded(t), eventlog.Config{})
 }
 
 func event(id, corr string) []byte {
