@@ -147,9 +147,9 @@ func (g gate) acquire(ctx context.Context, n int64) error {
 	return nil
 }
 
+// head is a stream's version, counting publishes in flight.
 type head struct {
-	version  uint64
-	inflight int
+	version uint64
 }
 
 func (c *chain) init(chainable, sole bool) {
@@ -500,7 +500,6 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 		c.lastID = p.id
 		if h != nil {
 			h.version = version
-			h.inflight++
 		}
 	}
 	c.pending += len(pubs)
@@ -604,11 +603,6 @@ func (l *JetStream) appendChained(ctx context.Context, ns string, entries []Entr
 	}
 	c.mu.Lock()
 	c.pending -= len(pubs)
-	for _, p := range pubs {
-		if p.h != nil {
-			p.h.inflight--
-		}
-	}
 	c.end = max(c.end, end)
 	if failed || unknown > 0 {
 		c.breakChain(unknown)
