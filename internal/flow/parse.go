@@ -94,6 +94,10 @@ func parseDocument(file string, t *node, ps *problems) (Document, bool) {
 			d.Kind = KindFlow
 		case t.get("key") != nil:
 			d.Kind = KindProjection
+		case hasTypoOf(t, "steps"):
+			// Read it as the flow it was meant to be, so the author learns
+			// about the typo rather than about a missing kind.
+			d.Kind = KindFlow
 		default:
 			ps.add(file, t.at, "", "cannot tell what this document is; add `kind: flow` (with on and steps) or `kind: projection` (with key)")
 		}
@@ -413,4 +417,13 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func hasTypoOf(m *node, key string) bool {
+	for _, k := range m.keys {
+		if suggest(k.text, []string{key}) == key {
+			return true
+		}
+	}
+	return false
 }
