@@ -70,6 +70,7 @@ func parseYAML(file string, data []byte, ps *problems) []*node {
 		return nil
 	}
 	var docs []*node
+	lines := strings.Split(string(data), "\n")
 	for _, d := range f.Docs {
 		if d == nil || d.Body == nil {
 			continue
@@ -77,7 +78,7 @@ func parseYAML(file string, data []byte, ps *problems) []*node {
 		if _, ok := d.Body.(*ast.CommentGroupNode); ok {
 			continue
 		}
-		c := converter{file: file, ps: ps}
+		c := converter{file: file, ps: ps, lines: lines}
 		n := c.convert(d.Body, 0)
 		docs = append(docs, n)
 	}
@@ -103,8 +104,9 @@ func syntaxMessage(err error) string {
 }
 
 type converter struct {
-	file string
-	ps   *problems
+	file  string
+	ps    *problems
+	lines []string
 }
 
 func tokenPos(tk *token.Token) pos {
@@ -137,12 +139,19 @@ func (c *converter) convert(n ast.Node, depth int) *node {
 		return out
 	case *ast.LiteralNode:
 		// Block scalars (| and >) start on the line after their header.
+		// go-yaml places the value's token at the end of the block, so the
+		// start is found in the source: the first non-blank line after
+		// the header, at its indentation.
 		at := tokenPos(n.Start)
 		v := ""
 		if n.Value != nil {
 			v = n.Value.Value
-			if p := tokenPos(n.Value.Token); p.line > 0 {
-				at = p
+		}
+		for l := at.line; l > 0 && l < len(c.lines); l++ {
+			line := c.lines[l] // the line after line l (1-based)
+			if t := strings.TrimLeft(line, " "); t != "" {
+				at = pos{l + 1, len(line) - len(t) + 1}
+				break
 			}
 		}
 		return &node{kind: kindScalar, at: at, value: v, text: v, block: true}
