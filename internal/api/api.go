@@ -2,8 +2,9 @@
 // reads, Server-Sent Events), health and readiness, and metrics. Errors are
 // RFC 9457 application/problem+json.
 //
-// It may import event, store, eventlog (for error types) and the standard
-// library, plus the Prometheus client.
+// It may import event, store, eventlog (for error types), flow and runtime
+// (flows, runs and dead letters) and the standard library, plus the
+// Prometheus client.
 package api
 
 import (
@@ -22,12 +23,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ensue-dev/ensue/internal/event"
+	"github.com/ensue-dev/ensue/internal/runtime"
 	"github.com/ensue-dev/ensue/internal/store"
 )
 
 // Config configures the API handler.
 type Config struct {
 	Store *store.Store
+	// Runtime runs flows; nil: the flow, run and dead-letter routes answer 503.
+	Runtime *runtime.Runtime
 	// MaxEventBytes bounds one event's JSON (default 1 MiB).
 	MaxEventBytes int
 	// MaxRequestBytes bounds one request body (default 16 MiB).
@@ -108,6 +112,7 @@ func New(cfg Config) *API {
 		m.HandleFunc("GET "+route.prefix+"{"+route.name+"}", route.handler)
 	}
 	m.HandleFunc("GET /v1/subscribe", a.subscribe)
+	a.routeFlows(m)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -130,7 +135,7 @@ func New(cfg Config) *API {
 // catch-all route matches every method, so the mux itself never answers 405.
 func (a *API) allowedMethods(r *http.Request) []string {
 	var allowed []string
-	for _, method := range []string{http.MethodGet, http.MethodPost} {
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		probe := *r
 		probe.Method = method
 		if _, pattern := a.mux.Handler(&probe); pattern != "" && pattern != "/" {

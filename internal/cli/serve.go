@@ -73,6 +73,7 @@ flight finish first.`,
 	f.StringVar(&cfg.NATSListen, "nats-listen", envOr("ENSUE_NATS_LISTEN", ""), "let NATS clients reach the embedded server at this address, e.g. 127.0.0.1:4222 [ENSUE_NATS_LISTEN]")
 	f.StringVar(&maxEvent, "max-event-bytes", envOr("ENSUE_MAX_EVENT_BYTES", strconv.Itoa(1<<20)), "largest event accepted, in bytes of JSON [ENSUE_MAX_EVENT_BYTES]")
 	f.StringVar(&pprofAddr, "pprof-addr", envOr("ENSUE_PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) at this address, e.g. 127.0.0.1:6060; off by default [ENSUE_PPROF_ADDR]")
+	f.StringVar(&cfg.FlowsDir, "flows", envOr("ENSUE_FLOWS", ""), "apply the flows of this file or directory (.yaml, .yml, .json) at start, in the default namespace [ENSUE_FLOWS]")
 	f.StringVar(&logLevel, "log-level", envOr("ENSUE_LOG_LEVEL", "info"), "debug, info, warn or error [ENSUE_LOG_LEVEL]")
 	return cmd
 }

@@ -12,6 +12,10 @@ import (
 type FieldError struct {
 	Pointer string `json:"pointer"`
 	Message string `json:"message"`
+	// Line and Column locate the problem in a document sent as text (a
+	// flow file), 1-based; 0 when it has no place there.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 // Error is an invalid event or request. Status is the HTTP status it maps to:

@@ -23,7 +23,9 @@ import (
 	"github.com/ensue-dev/ensue/internal/api"
 	"github.com/ensue-dev/ensue/internal/event"
 	"github.com/ensue-dev/ensue/internal/eventlog"
+	"github.com/ensue-dev/ensue/internal/flow"
 	"github.com/ensue-dev/ensue/internal/index"
+	"github.com/ensue-dev/ensue/internal/runtime"
 	"github.com/ensue-dev/ensue/internal/store"
 )
 
@@ -54,6 +56,12 @@ type Config struct {
 	MaxEventBytes int
 	// MaxRequestBytes bounds one request body. Default 16 MiB.
 	MaxRequestBytes int64
+	// FlowsDir, when set, is a flow file or a directory of them applied
+	// at start (in the default namespace); a file that does not compile
+	// stops the start with its errors.
+	FlowsDir string
+	// NoFlows turns the flow runtime off (its routes answer 503).
+	NoFlows bool
 	// Logger for the server's messages. Default: discard.
 	Logger *slog.Logger
 }
@@ -116,6 +124,8 @@ type Server struct {
 	ix       *index.Index
 	indexer  *index.Indexer
 	store    *store.Store
+	runtime  *runtime.Runtime
+	flowDocs []flow.Document
 	http     *http.Server
 	ln       net.Listener
 	served   chan error
@@ -152,6 +162,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			_ = s.Stop(context.Background())
 		}
 	}()
+	if s.cfg.FlowsDir != "" {
+		// Before anything starts: a flow file with errors stops here.
+		if s.flowDocs, err = runtime.ReadFiles(s.cfg.FlowsDir); err != nil {
+			return fmt.Errorf("--flows %s:\n%w", s.cfg.FlowsDir, err)
+		}
+	}
 	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory %s: %w", s.cfg.DataDir, err)
 	}
@@ -209,16 +225,34 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.indexer.Start(ctx); err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if !s.cfg.NoFlows {
+		secrets, err := openSecrets(ctx, s.nc, s.cfg.Replicas)
+		if err != nil {
+			return err
+		}
+		s.runtime, err = runtime.New(runtime.Config{
+			Dir: filepath.Join(s.cfg.DataDir, "runtime"), Log: s.evlog, Store: s.store, Secrets: secrets,
+			Registry: reg, Logger: s.log.With("service", "runtime"),
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.runtime.Start(ctx); err != nil {
+			return err
+		}
+	}
 	s.bgWork.Add(1)
 	go func() {
 		defer s.bgWork.Done()
 		s.catchUp()
+		s.applyFlowFiles()
 	}()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.api = api.New(api.Config{
 		Store:           s.store,
+		Runtime:         s.runtime,
 		MaxEventBytes:   s.cfg.MaxEventBytes,
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
 		Ready:           s.ready,
@@ -280,6 +314,28 @@ func (s *Server) catchUp() {
 	s.store.SetReady()
 }
 
+// applyFlowFiles applies the flows of --flows once the store answers.
+func (s *Server) applyFlowFiles() {
+	for _, d := range s.flowDocs {
+		if d.Flow == nil {
+			s.log.Warn("skipped: only flows are applied at start", "file", d.File, "kind", d.Kind, "name", d.Name)
+			continue
+		}
+		if s.runtime == nil {
+			return
+		}
+		res, err := s.runtime.Apply(s.bgCtx, "default", d.Flow)
+		if err != nil {
+			s.log.Error("cannot apply flow", "file", d.File, "flow", d.Flow.Name, "err", err)
+			continue
+		}
+		s.log.Info("flow "+res.Outcome, "flow", res.Name, "version", res.Version, "file", d.File)
+	}
+}
+
+// Runtime is the flow runtime (nil with NoFlows).
+func (s *Server) Runtime() *runtime.Runtime { return s.runtime }
+
 // ready answers /readyz: the log is reachable and the index has caught up.
 func (s *Server) ready(ctx context.Context) error {
 	if st := s.nc.Status(); st != nats.CONNECTED {
@@ -323,6 +379,11 @@ func (s *Server) teardown(ctx context.Context) error {
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if s.runtime != nil {
+		if err := s.runtime.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flow runtime: %w", err))
 		}
 	}
 	if s.store != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/ensue-dev/ensue/internal/event"
 	"github.com/ensue-dev/ensue/internal/eventlog"
 	"github.com/ensue-dev/ensue/internal/index"
 )
@@ -134,6 +136,9 @@ func (s *Store) eventsByCorrelation(ctx context.Context, q Query, withRoot bool)
 	}
 	m := newMatcher(q.Filter)
 	defer m.release()
+	// The correlation view shows the whole chain, Ensue's records of
+	// the runs it caused included.
+	m.reserved = m.reserved || withRoot
 	var out []Record
 	next := q.After
 	for _, pos := range positions {
@@ -218,6 +223,9 @@ func (sub *Subscription) Stop() {
 type matcher struct {
 	f Filter
 	p *fastjson.Parser
+	// reserved keeps Ensue's own events (type ensue.*), which reads leave
+	// out unless a type filter asks for them.
+	reserved bool
 }
 
 var parsers sync.Pool
@@ -227,7 +235,19 @@ func newMatcher(f Filter) *matcher {
 	if p == nil {
 		p = new(fastjson.Parser)
 	}
-	return &matcher{f: f, p: p}
+	return &matcher{f: f, p: p, reserved: strings.HasPrefix(f.Type, event.ReservedTypePrefix)}
+}
+
+// typeAttr locates the type in a stored event's canonical JSON, which
+// starts {"specversion":"1.0","id":…,"source":…,"type":…: the first
+// `,"type":"` is the attribute, since inside a JSON string a quote is
+// always escaped.
+var typeAttr = []byte(`,"type":"`)
+
+// reservedType reports whether a stored event is one of Ensue's own.
+func reservedType(data []byte) bool {
+	i := bytes.Index(data, typeAttr)
+	return i >= 0 && bytes.HasPrefix(data[i+len(typeAttr):], []byte(event.ReservedTypePrefix))
 }
 
 func (m *matcher) release() {
@@ -249,6 +269,9 @@ func (m *matcher) attr(r Record, name string) string {
 }
 
 func (m *matcher) match(r Record) bool {
+	if !m.reserved && reservedType(r.Data) {
+		return false
+	}
 	if m.trivial() {
 		return true
 	}

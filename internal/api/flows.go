@@ -1,0 +1,479 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ensue-dev/ensue/internal/event"
+	"github.com/ensue-dev/ensue/internal/flow"
+	"github.com/ensue-dev/ensue/internal/runtime"
+)
+
+var (
+	typeInvalidFlow = problemBase + "invalid-flow"
+	typeStateClash  = problemBase + "conflict"
+)
+
+func (a *API) routeFlows(m *http.ServeMux) {
+	m.HandleFunc("POST /v1/apply", a.applyFile)
+	m.HandleFunc("GET /v1/flows", a.listFlows)
+	m.HandleFunc("PUT /v1/flows/{name}", a.putFlow)
+	m.HandleFunc("GET /v1/flows/{name}", a.getFlow)
+	m.HandleFunc("DELETE /v1/flows/{name}", a.deleteFlow)
+	m.HandleFunc("POST /v1/flows/{name}/enable", a.enableFlow(true))
+	m.HandleFunc("POST /v1/flows/{name}/disable", a.enableFlow(false))
+	m.HandleFunc("POST /v1/flows/{name}/secret", a.flowSecret)
+	m.HandleFunc("POST /v1/flows/{name}/explain", a.explainFlow)
+	m.HandleFunc("GET /v1/runs", a.listRuns(false))
+	m.HandleFunc("GET /v1/runs/{id}", a.getRun)
+	m.HandleFunc("GET /v1/deadletters", a.listRuns(true))
+	m.HandleFunc("GET /v1/deadletters/{id}", a.getDeadLetter)
+	m.HandleFunc("POST /v1/deadletters/{id}/redrive", a.resolveDeadLetter(true))
+	m.HandleFunc("POST /v1/deadletters/{id}/discard", a.resolveDeadLetter(false))
+	m.HandleFunc("POST /v1/deadletters/redrive", a.redriveMany)
+}
+
+// flowsReady answers the requests of flows and runs only when the server
+// runs flows.
+func (a *API) flowsCtx(w http.ResponseWriter, r *http.Request) (string, bool) {
+	ns, p := namespace(r)
+	if p != nil {
+		writeProblem(w, p)
+		return "", false
+	}
+	if a.cfg.Runtime == nil {
+		writeProblem(w, &Problem{Type: typeUnavailable, Title: "Flows not running", Status: http.StatusServiceUnavailable,
+			Detail: "this server does not run flows"})
+		return "", false
+	}
+	return ns, true
+}
+
+// runtimeProblem maps an error of the runtime to a problem.
+func runtimeProblem(err error) *Problem {
+	var fe *flow.Error
+	switch {
+	case errors.As(err, &fe):
+		p := &Problem{Type: typeInvalidFlow, Title: "Invalid flow", Status: http.StatusUnprocessableEntity,
+			Detail: fmt.Sprintf("the flow has %d problem(s); each entry of errors says where and what to do", len(fe.Problems))}
+		for _, pr := range fe.Problems {
+			msg := pr.Message
+			if pr.Line > 0 {
+				msg = fmt.Sprintf("line %d, column %d: %s", pr.Line, pr.Column, msg)
+			}
+			p.Errors = append(p.Errors, event.FieldError{Pointer: pathPointer(pr.Path), Message: msg, Line: pr.Line, Column: pr.Column})
+		}
+		return p
+	case errors.Is(err, runtime.ErrNotFound):
+		return notFound(err.Error())
+	case errors.Is(err, runtime.ErrConflict):
+		return &Problem{Type: typeStateClash, Title: "Conflict", Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, runtime.ErrInvalidCursor):
+		return badRequest(err.Error(), event.FieldError{Pointer: "cursor", Message: err.Error()})
+	}
+	return problemOf(err)
+}
+
+// pathPointer turns a definition path (steps[1].http.body) into a JSON
+// pointer (/steps/1/http/body).
+func pathPointer(path string) string {
+	if path == "" {
+		return ""
+	}
+	r := strings.NewReplacer("[", ".", "]", "", "~", "~0", "/", "~1")
+	return "/" + strings.ReplaceAll(r.Replace(path), ".", "/")
+}
+
+func writeJSONValue(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeProblem(w, problemOf(err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// flowView is a flow as the API shows it.
+type flowView struct {
+	Name       string          `json:"name"`
+	Version    uint64          `json:"version"`
+	Enabled    bool            `json:"enabled"`
+	Hash       string          `json:"hash"`
+	UpdatedAt  string          `json:"updated_at"`
+	Position   uint64          `json:"position"`
+	Definition json.RawMessage `json:"definition,omitempty"`
+}
+
+func viewFlow(f runtime.FlowState, withDef bool) flowView {
+	v := flowView{Name: f.Name, Version: f.Version, Enabled: f.Enabled, Hash: f.Hash, Position: f.Position,
+		UpdatedAt: f.UpdatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+	if withDef {
+		v.Definition = f.Definition
+	}
+	return v
+}
+
+func (a *API) listFlows(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	flows, err := a.cfg.Runtime.Flows(ns)
+	if err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	out := make([]flowView, len(flows))
+	for i, f := range flows {
+		out[i] = viewFlow(f, false)
+	}
+	writeJSONValue(w, http.StatusOK, map[string]any{"flows": out})
+}
+
+func (a *API) putFlow(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	buf := getBuf()
+	defer putBuf(buf)
+	if p := a.readBody(w, r, buf); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	file := "request body"
+	f, err := flow.ParseFlow(file, buf.Bytes())
+	if err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	switch f.Name {
+	case "":
+		f.Name = name
+	case name:
+	default:
+		writeProblem(w, badRequest(fmt.Sprintf("the flow in the body is named %q but the URL names %q; make them the same", f.Name, name),
+			event.FieldError{Pointer: "/name", Message: "must be " + strconv.Quote(name)}))
+		return
+	}
+	res, err := a.cfg.Runtime.Apply(r.Context(), ns, f)
+	if err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	status := http.StatusOK
+	if res.Outcome == "created" {
+		status = http.StatusCreated
+	}
+	writeJSONValue(w, status, res)
+}
+
+func (a *API) getFlow(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	f, err := a.cfg.Runtime.Flow(ns, r.PathValue("name"))
+	if err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	writeJSONValue(w, http.StatusOK, viewFlow(*f, true))
+}
+
+func (a *API) deleteFlow(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	if err := a.cfg.Runtime.Delete(r.Context(), ns, r.PathValue("name")); err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) enableFlow(enabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ns, ok := a.flowsCtx(w, r)
+		if !ok {
+			return
+		}
+		name := r.PathValue("name")
+		if err := a.cfg.Runtime.SetEnabled(r.Context(), ns, name, enabled); err != nil {
+			writeProblem(w, runtimeProblem(err))
+			return
+		}
+		f, err := a.cfg.Runtime.Flow(ns, name)
+		if err != nil {
+			writeProblem(w, runtimeProblem(err))
+			return
+		}
+		writeJSONValue(w, http.StatusOK, viewFlow(*f, false))
+	}
+}
+
+func (a *API) flowSecret(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	rotate := r.URL.Query().Get("rotate") == "true"
+	s, err := a.cfg.Runtime.Secret(r.Context(), ns, r.PathValue("name"), rotate)
+	if err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSONValue(w, http.StatusCreated, map[string]string{"flow": r.PathValue("name"), "secret": s,
+		"note": "shown this once: give it to the receiver, which verifies webhook-signature with it"})
+}
+
+func (a *API) explainFlow(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	if p := a.readBody(w, r, buf); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	body := buf.Bytes()
+	var ref struct {
+		Position *uint64 `json:"position"`
+	}
+	var evJSON []byte
+	if json.Unmarshal(body, &ref) == nil && ref.Position != nil {
+		rec, err := a.store.Get(r.Context(), ns, *ref.Position)
+		if err != nil {
+			writeProblem(w, problemOf(err))
+			return
+		}
+		evJSON = rec.Data
+	} else {
+		ev, err := event.ParseStructured(body, a.limits)
+		if err != nil {
+			writeProblem(w, problemOf(err))
+			return
+		}
+		evJSON = ev.JSON
+	}
+	ex, err := a.cfg.Runtime.Explain(ns, r.PathValue("name"), evJSON)
+	if err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	writeJSONValue(w, http.StatusOK, ex)
+}
+
+func (a *API) listRuns(dead bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ns, ok := a.flowsCtx(w, r)
+		if !ok {
+			return
+		}
+		qp := &queryParser{q: r.URL.Query()}
+		f := runtime.RunFilter{Flow: qp.q.Get("flow"), Status: qp.q.Get("status"), CorrelationID: qp.q.Get("correlationid"),
+			Limit: qp.limit(), Cursor: qp.q.Get("cursor"), DeadLettered: dead}
+		switch f.Status {
+		case "", runtime.StatusPending, runtime.StatusRunning, runtime.StatusCompleted, runtime.StatusDeadLettered, runtime.StatusDiscarded:
+		default:
+			qp.fail("status", fmt.Sprintf("%q is not a run status: use pending, running, completed, dead_lettered or discarded", clip(f.Status, 40)))
+		}
+		if p := qp.problem(); p != nil {
+			writeProblem(w, p)
+			return
+		}
+		page, err := a.cfg.Runtime.Runs(ns, f)
+		if err != nil {
+			writeProblem(w, runtimeProblem(err))
+			return
+		}
+		writeJSONValue(w, http.StatusOK, page)
+	}
+}
+
+func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	run, err := a.cfg.Runtime.Run(ns, r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	writeJSONValue(w, http.StatusOK, run)
+}
+
+func (a *API) getDeadLetter(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	run, err := a.cfg.Runtime.Run(ns, r.PathValue("id"))
+	if err == nil && run.Status != runtime.StatusDeadLettered {
+		err = fmt.Errorf("%w: run %s is %s, not a dead letter", runtime.ErrNotFound, run.ID, run.Status)
+	}
+	if err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	writeJSONValue(w, http.StatusOK, run)
+}
+
+func (a *API) resolveDeadLetter(redrive bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ns, ok := a.flowsCtx(w, r)
+		if !ok {
+			return
+		}
+		var run *runtime.Run
+		var err error
+		if redrive {
+			run, err = a.cfg.Runtime.Redrive(r.Context(), ns, r.PathValue("id"))
+		} else {
+			run, err = a.cfg.Runtime.Discard(r.Context(), ns, r.PathValue("id"))
+		}
+		if err != nil {
+			writeProblem(w, runtimeProblem(err))
+			return
+		}
+		writeJSONValue(w, http.StatusOK, run)
+	}
+}
+
+// redriveMany redrives the runs named, or every dead letter of a flow.
+func (a *API) redriveMany(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	if p := a.readBody(w, r, buf); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var req struct {
+		Runs []string `json:"runs"`
+		Flow string   `json:"flow"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &req); err != nil || (len(req.Runs) == 0 && req.Flow == "") {
+		writeProblem(w, badRequest(`the body must be {"runs": ["<run id>", ...]} or {"flow": "<name>"} (every dead letter of that flow)`))
+		return
+	}
+	if len(req.Runs) == 0 {
+		for cursor := ""; ; {
+			page, err := a.cfg.Runtime.Runs(ns, runtime.RunFilter{Flow: req.Flow, DeadLettered: true, Limit: 1000, Cursor: cursor})
+			if err != nil {
+				writeProblem(w, runtimeProblem(err))
+				return
+			}
+			for _, run := range page.Runs {
+				req.Runs = append(req.Runs, run.ID)
+			}
+			if cursor = page.Next; cursor == "" {
+				break
+			}
+		}
+	}
+	type failure struct {
+		Run   string `json:"run"`
+		Error string `json:"error"`
+	}
+	out := struct {
+		Redriven []string  `json:"redriven"`
+		Failed   []failure `json:"failed"`
+	}{Redriven: []string{}, Failed: []failure{}}
+	for _, id := range req.Runs {
+		if _, err := a.cfg.Runtime.Redrive(r.Context(), ns, id); err != nil {
+			out.Failed = append(out.Failed, failure{Run: id, Error: err.Error()})
+			continue
+		}
+		out.Redriven = append(out.Redriven, id)
+	}
+	writeJSONValue(w, http.StatusOK, out)
+}
+
+// applyResult is one document's outcome in POST /v1/apply.
+type applyResult struct {
+	Kind string `json:"kind"`
+	runtime.ApplyResult
+}
+
+// applyFile applies every document of one definition file (YAML or JSON,
+// several documents separated by ---): all of them, or none when any has a
+// problem. ?dry_run=true says what would change.
+func (a *API) applyFile(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.flowsCtx(w, r)
+	if !ok {
+		return
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	if p := a.readBody(w, r, buf); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	file := r.Header.Get("Ensue-Filename")
+	if file == "" {
+		file = "request body"
+	}
+	docs, err := flow.ParseFile(file, buf.Bytes())
+	if err != nil {
+		writeProblem(w, runtimeProblem(err))
+		return
+	}
+	var fe flow.Error
+	for _, d := range docs {
+		switch {
+		case d.Flow == nil:
+			fe.Problems = append(fe.Problems, flow.Problem{File: d.File, Line: d.Line, Column: 1, Path: "kind",
+				Message: fmt.Sprintf("this server does not apply %ss yet; apply only flows", d.Kind)})
+		default:
+			if _, err := flow.Compile(d.Flow); err != nil {
+				var ce *flow.Error
+				if !errors.As(err, &ce) {
+					writeProblem(w, runtimeProblem(err))
+					return
+				}
+				fe.Problems = append(fe.Problems, ce.Problems...)
+			}
+		}
+	}
+	if len(fe.Problems) > 0 {
+		writeProblem(w, runtimeProblem(&fe))
+		return
+	}
+	dry := r.URL.Query().Get("dry_run") == "true"
+	out := struct {
+		DryRun  bool          `json:"dry_run,omitempty"`
+		Results []applyResult `json:"results"`
+	}{DryRun: dry, Results: []applyResult{}}
+	for _, d := range docs {
+		var res runtime.ApplyResult
+		if dry {
+			res, err = a.cfg.Runtime.Plan(r.Context(), ns, d.Flow)
+		} else {
+			res, err = a.cfg.Runtime.Apply(r.Context(), ns, d.Flow)
+		}
+		if err != nil {
+			writeProblem(w, runtimeProblem(err))
+			return
+		}
+		out.Results = append(out.Results, applyResult{Kind: "flow", ApplyResult: res})
+	}
+	writeJSONValue(w, http.StatusOK, out)
+}
