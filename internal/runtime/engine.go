@@ -21,9 +21,8 @@ const maxGroup = 256
 // applies each record, until ctx is done. At start it runs the executors
 // once it has caught up with the log's end as it was then.
 func (rt *Runtime) follow(ctx context.Context, caughtUpAt uint64) error {
-	from := rt.Applied()
-	if from >= caughtUpAt {
-		rt.startExecutors()
+	if rt.Applied() >= caughtUpAt {
+		rt.markCaughtUp()
 	}
 	for ctx.Err() == nil {
 		err := rt.followFrom(ctx, rt.Applied(), caughtUpAt)
@@ -92,8 +91,8 @@ func (rt *Runtime) followFrom(ctx context.Context, after, caughtUpAt uint64) err
 			return err
 		}
 		rt.setErr(nil)
-		if !rt.executorsStarted() && rt.Applied() >= caughtUpAt {
-			rt.startExecutors()
+		if rt.Applied() >= caughtUpAt {
+			rt.markCaughtUp()
 		}
 	}
 }
@@ -118,13 +117,17 @@ func (rt *Runtime) applyGroup(group []eventlog.Record) error {
 	if last <= rt.Applied() {
 		return nil
 	}
+	// Under startMu, a run is either stored before executors start (and
+	// found by their scan) or handed to them here: never neither.
+	rt.startMu.Lock()
+	defer rt.startMu.Unlock()
 	if err := b.commit(last); err != nil {
 		return err
 	}
 	rt.setApplied(last)
-	if rt.executorsStarted() {
+	if rt.started.Load() {
 		for _, r := range start {
-			rt.sched.enqueue(r)
+			rt.sched.enqueue(rt.runCtx, r)
 		}
 	}
 	return nil

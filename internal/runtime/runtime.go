@@ -49,6 +49,9 @@ type Config struct {
 	Clock clock.Clock
 	// LookupEnv resolves `secret: env:NAME`. Default os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Leader, when several nodes share the log, elects the one that runs
+	// steps. Nil: this node always does (the embedded log has one node).
+	Leader Leader
 	// Registry receives the per-flow metrics. Default: a new registry.
 	Registry prometheus.Registerer
 	// WaitTimeout bounds how long an API change waits for the engine to
@@ -114,11 +117,28 @@ type Runtime struct {
 	errMu       sync.Mutex
 	err         error
 
+	// caughtUp is closed once the engine has applied the log as it was
+	// at start; executors wait for it.
+	caughtUp     chan struct{}
+	caughtUpOnce sync.Once
+	// startMu orders the engine's handing of runs to the scheduler with
+	// executors starting and stopping; started and runCtx change under it.
+	startMu sync.Mutex
 	started atomic.Bool
+	runCtx  context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
-	runCtx  context.Context
+	leading chan struct{}
 	runWG   sync.WaitGroup
+}
+
+// Leader decides which node executes runs when several Ensue nodes share
+// one log: every node follows the log and answers the API, only the leader
+// runs steps.
+type Leader interface {
+	// Lead blocks until this node leads, or ctx ends. The context it
+	// returns ends when the lead is lost (or ctx ends).
+	Lead(ctx context.Context) (context.Context, error)
 }
 
 // New opens the runtime's store. Call Start to run it.
@@ -135,7 +155,7 @@ func New(cfg Config) (*Runtime, error) {
 		cfg: cfg, log: cfg.Logger, st: st, matcher: flow.NewMatcher(),
 		deliver: webhook.New(cfg.Webhook), metrics: newMetrics(cfg.Registry),
 		active: map[string]uint64{}, compiled: map[string]*flow.Compiled{},
-		appliedWake: make(chan struct{}),
+		appliedWake: make(chan struct{}), caughtUp: make(chan struct{}),
 	}
 	rt.sched = newScheduler(rt)
 	cp, err := st.checkpoint()
@@ -160,13 +180,56 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	}
 	var bg context.Context
 	bg, rt.cancel = context.WithCancel(context.Background())
-	rt.runCtx = bg
 	rt.done = make(chan struct{})
+	rt.leading = make(chan struct{})
 	go func() {
 		defer close(rt.done)
 		_ = rt.follow(bg, last)
 	}()
+	go func() {
+		defer close(rt.leading)
+		rt.lead(bg)
+	}()
 	return nil
+}
+
+func (rt *Runtime) markCaughtUp() { rt.caughtUpOnce.Do(func() { close(rt.caughtUp) }) }
+
+// lead executes runs while this node leads: from the engine's catch-up
+// on, always without a Leader; otherwise each time it wins the lead, until
+// it loses it.
+func (rt *Runtime) lead(ctx context.Context) {
+	select {
+	case <-rt.caughtUp:
+	case <-ctx.Done():
+		return
+	}
+	for ctx.Err() == nil {
+		lctx := ctx
+		if rt.cfg.Leader != nil {
+			var err error
+			if lctx, err = rt.cfg.Leader.Lead(ctx); err != nil {
+				if ctx.Err() == nil {
+					rt.log.Warn("cannot campaign to run flows; retrying", "err", err)
+					select {
+					case <-ctx.Done():
+					case <-rt.cfg.Clock.After(time.Second):
+					}
+				}
+				continue
+			}
+			rt.log.Info("this node runs the flows' steps now")
+		}
+		rt.activate(lctx)
+		<-lctx.Done()
+		rt.startMu.Lock()
+		rt.started.Store(false)
+		rt.startMu.Unlock()
+		rt.runWG.Wait()
+		if ctx.Err() == nil {
+			rt.log.Warn("this node lost the lead: another runs the flows' steps")
+		}
+	}
 }
 
 // Stop ends the engine and every run in progress; runs resume from their
@@ -174,10 +237,12 @@ func (rt *Runtime) Start(ctx context.Context) error {
 func (rt *Runtime) Stop(ctx context.Context) error {
 	if rt.cancel != nil {
 		rt.cancel()
-		select {
-		case <-rt.done:
-		case <-ctx.Done():
-			return ctx.Err()
+		for _, ch := range []chan struct{}{rt.done, rt.leading} {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 	waited := make(chan struct{})
@@ -190,9 +255,9 @@ func (rt *Runtime) Stop(ctx context.Context) error {
 	return rt.st.close()
 }
 
-// Ready reports whether runs are being executed (the engine has caught up
-// with the log as it was at start).
-func (rt *Runtime) Ready() bool { return rt.started.Load() }
+// Leading reports whether this node executes runs now: it has caught up
+// with the log as it was at start, and leads (always, without a Leader).
+func (rt *Runtime) Leading() bool { return rt.started.Load() }
 
 // Err is the engine's latest failure to follow the log, nil once it
 // follows again.
@@ -236,11 +301,18 @@ func (rt *Runtime) WaitApplied(ctx context.Context, pos uint64) error {
 	}
 }
 
-func (rt *Runtime) executorsStarted() bool { return rt.started.Load() }
-
-// startExecutors resumes every unfinished run, in log order per flow, and
-// lets the engine hand new runs to the scheduler from then on.
-func (rt *Runtime) startExecutors() {
+// activate resumes every unfinished run, in log order per flow, and lets
+// the engine hand new runs to the scheduler from then on, under ctx.
+func (rt *Runtime) activate(ctx context.Context) {
+	// What another leader recorded must be applied before deciding what
+	// is unfinished.
+	for ctx.Err() == nil {
+		if err := rt.catchUp(ctx); err == nil {
+			break
+		}
+	}
+	rt.startMu.Lock()
+	defer rt.startMu.Unlock()
 	var open []*Run
 	err := rt.st.scan([]byte{'o', 0}, nil, func(k, v []byte) bool {
 		flowName, pos, ok := ParseRunID(string(v))
@@ -257,9 +329,10 @@ func (rt *Runtime) startExecutors() {
 	if err != nil {
 		rt.log.Error("cannot list unfinished runs", "err", err)
 	}
+	rt.runCtx = ctx
 	rt.started.Store(true)
 	for _, r := range open {
-		rt.sched.enqueue(r)
+		rt.sched.enqueue(ctx, r)
 	}
 	if len(open) > 0 {
 		rt.log.Info("resuming unfinished runs", "runs", len(open))

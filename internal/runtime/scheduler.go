@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,15 +22,21 @@ type scheduler struct {
 }
 
 type flowQueue struct {
-	pending []*Run
+	pending []queued
 	running int
+}
+
+type queued struct {
+	ctx context.Context
+	run *Run
 }
 
 func newScheduler(rt *Runtime) *scheduler {
 	return &scheduler{rt: rt, queues: map[string]*flowQueue{}, active: map[string]bool{}}
 }
 
-func (s *scheduler) enqueue(r *Run) {
+// enqueue runs r under ctx (cancelled when this node stops executing runs).
+func (s *scheduler) enqueue(ctx context.Context, r *Run) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := r.Namespace + "\x00" + r.ID
@@ -43,25 +50,26 @@ func (s *scheduler) enqueue(r *Run) {
 		q = &flowQueue{}
 		s.queues[qk] = q
 	}
-	q.pending = append(q.pending, r)
+	q.pending = append(q.pending, queued{ctx: ctx, run: r})
 	s.pump(qk, q)
 }
 
 // pump starts queued runs while the flow has room; s.mu is held.
 func (s *scheduler) pump(qk string, q *flowQueue) {
 	for len(q.pending) > 0 {
-		r := q.pending[0]
+		next := q.pending[0]
+		r := next.run
 		if q.running >= s.limit(r) {
 			return
 		}
-		q.pending[0] = nil
+		q.pending[0] = queued{}
 		q.pending = q.pending[1:]
 		q.running++
 		s.rt.metrics.running.With(prometheus.Labels{"namespace": r.Namespace, "flow": r.Flow}).Inc()
 		s.rt.runWG.Add(1)
 		go func() {
 			defer s.rt.runWG.Done()
-			s.rt.execute(s.rt.runCtx, r)
+			s.rt.execute(next.ctx, r)
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.rt.metrics.running.With(prometheus.Labels{"namespace": r.Namespace, "flow": r.Flow}).Dec()

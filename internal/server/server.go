@@ -232,10 +232,21 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		s.runtime, err = runtime.New(runtime.Config{
+		rcfg := runtime.Config{
 			Dir: filepath.Join(s.cfg.DataDir, "runtime"), Log: s.evlog, Store: s.store, Secrets: secrets,
 			Registry: reg, Logger: s.log.With("service", "runtime"),
-		})
+		}
+		if s.cfg.NATSURL != "" {
+			// Several nodes may share this log: one runs the steps.
+			node, err := nodeID(s.cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			if rcfg.Leader, err = openLeader(ctx, s.nc, s.cfg.Replicas, node, s.log.With("service", "lease")); err != nil {
+				return err
+			}
+		}
+		s.runtime, err = runtime.New(rcfg)
 		if err != nil {
 			return err
 		}
