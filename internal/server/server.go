@@ -27,6 +27,7 @@ import (
 	"github.com/ensue-dev/ensue/internal/index"
 	"github.com/ensue-dev/ensue/internal/runtime"
 	"github.com/ensue-dev/ensue/internal/store"
+	"github.com/ensue-dev/ensue/internal/webhook"
 )
 
 // Sync modes of the embedded server.
@@ -62,6 +63,9 @@ type Config struct {
 	FlowsDir string
 	// NoFlows turns the flow runtime off (its routes answer 503).
 	NoFlows bool
+	// Webhook tunes the delivery of flows' HTTP steps (circuit breakers,
+	// HTTP client); the zero value is the defaults.
+	Webhook webhook.Config
 	// Logger for the server's messages. Default: discard.
 	Logger *slog.Logger
 }
@@ -234,7 +238,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 		rcfg := runtime.Config{
 			Dir: filepath.Join(s.cfg.DataDir, "runtime"), Log: s.evlog, Store: s.store, Secrets: secrets,
-			Registry: reg, Logger: s.log.With("service", "runtime"),
+			Registry: reg, Logger: s.log.With("service", "runtime"), Webhook: s.cfg.Webhook,
 		}
 		if s.cfg.NATSURL != "" {
 			// Several nodes may share this log: one runs the steps.
