@@ -339,22 +339,52 @@ func (c *client) readStream(ctx context.Context, stream string, want, page int) 
 
 // metric reads one unlabelled sample of the server's /metrics.
 func (c *client) metric(ctx context.Context, name string) (float64, error) {
+	v, n, err := c.metricSum(ctx, name)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("the server's /metrics has no %s", name)
+	}
+	return v, err
+}
+
+// metricSum is the sum of the samples of the server's /metrics named name
+// whose labels include every one of labels (each `key="value"`), and how
+// many there are (none for a counter not yet incremented).
+func (c *client) metricSum(ctx context.Context, name string, labels ...string) (float64, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var buf bytes.Buffer
 	if err := c.do(req, &buf); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	var sum float64
+	var n int
+lines:
 	for line := range bytes.Lines(buf.Bytes()) {
-		rest, ok := bytes.CutPrefix(line, []byte(name+" "))
-		if !ok {
+		rest, ok := bytes.CutPrefix(line, []byte(name))
+		if !ok || len(rest) == 0 || (rest[0] != ' ' && rest[0] != '{') {
 			continue
 		}
-		return strconv.ParseFloat(string(bytes.TrimSpace(rest)), 64)
+		set, value := []byte(nil), rest
+		if rest[0] == '{' {
+			if set, value, ok = bytes.Cut(rest, []byte("} ")); !ok {
+				continue
+			}
+		}
+		for _, l := range labels {
+			if !bytes.Contains(set, []byte(l)) {
+				continue lines
+			}
+		}
+		v, err := strconv.ParseFloat(string(bytes.TrimSpace(value)), 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("the server's /metrics: %s: %w", name, err)
+		}
+		sum += v
+		n++
 	}
-	return 0, fmt.Errorf("the server's /metrics has no %s", name)
+	return sum, n, nil
 }
 
 // waitReady polls /readyz until it answers 200.

@@ -84,23 +84,18 @@ type IngestConfig struct {
 }
 
 func (c *IngestConfig) setDefaults() {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&c.Repetitions, 3)
-	def(&c.Events, 200_000)
-	def(&c.SingleEvents, 50_000)
-	def(&c.ReadEvents, c.Events)
-	def(&c.BatchSize, 100)
-	def(&c.Clients, 8)
-	def(&c.SingleClients, 16)
-	def(&c.Streams, 10_000)
-	def(&c.PayloadBytes, 512)
-	def(&c.ReadPageSize, 1000)
-	def(&c.RSSEvents, 1_000_000)
-	def(&c.CeilingMaxPending, 8192)
+	defaultInt(&c.Repetitions, 3)
+	defaultInt(&c.Events, 200_000)
+	defaultInt(&c.SingleEvents, 50_000)
+	defaultInt(&c.ReadEvents, c.Events)
+	defaultInt(&c.BatchSize, 100)
+	defaultInt(&c.Clients, 8)
+	defaultInt(&c.SingleClients, 16)
+	defaultInt(&c.Streams, 10_000)
+	defaultInt(&c.PayloadBytes, 512)
+	defaultInt(&c.ReadPageSize, 1000)
+	defaultInt(&c.RSSEvents, 1_000_000)
+	defaultInt(&c.CeilingMaxPending, 8192)
 	if c.Settle == 0 {
 		c.Settle = 1100 * time.Millisecond
 	}
@@ -116,11 +111,7 @@ var namespaceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 func (c *IngestConfig) validate() error {
 	var errs []error
-	positive := func(name string, v int) {
-		if v < 1 {
-			errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", name, v))
-		}
-	}
+	positive := func(name string, v int) { errs = atLeastOne(errs, name, v) }
 	positive("repetitions", c.Repetitions)
 	positive("events", c.Events)
 	positive("single events", c.SingleEvents)
@@ -163,4 +154,20 @@ func (c *IngestConfig) validate() error {
 		return fmt.Errorf("bench: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// defaultInt sets *v to d when it is zero.
+func defaultInt(v *int, d int) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+// atLeastOne appends to errs an error naming the setting name when v is
+// less than 1.
+func atLeastOne(errs []error, name string, v int) []error {
+	if v < 1 {
+		return append(errs, fmt.Errorf("%s must be at least 1, got %d", name, v))
+	}
+	return errs
 }

@@ -56,6 +56,12 @@ func minPayloadBytes(cfg *IngestConfig) int {
 // appendEvent appends event n of the phase tagged tag, in stream subject,
 // padded to size bytes (when size allows).
 func (g *generator) appendEvent(b []byte, tag string, n int, subject string, size int) []byte {
+	return g.appendTyped(b, benchType, tag, n, subject, -1, size)
+}
+
+// appendTyped is appendEvent with another type, and with sent (when not
+// negative) in data as "sent": the time it was sent, in Unix nanoseconds.
+func (g *generator) appendTyped(b []byte, typ, tag string, n int, subject string, sent int64, size int) []byte {
 	start := len(b)
 	b = append(b, `{"specversion":"1.0","id":"`...)
 	b = append(b, g.runID...)
@@ -63,12 +69,18 @@ func (g *generator) appendEvent(b []byte, tag string, n int, subject string, siz
 	b = append(b, tag...)
 	b = append(b, '-')
 	b = strconv.AppendInt(b, int64(n), 10)
-	b = append(b, `","source":"`+benchSource+`","type":"`+benchType+`","subject":"`...)
+	b = append(b, `","source":"`+benchSource+`","type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","subject":"`...)
 	b = append(b, subject...)
 	b = append(b, `","time":"`...)
 	b = append(b, g.time...)
 	b = append(b, `","datacontenttype":"application/json","data":{"n":`...)
 	b = strconv.AppendInt(b, int64(n), 10)
+	if sent >= 0 {
+		b = append(b, `,"sent":`...)
+		b = strconv.AppendInt(b, sent, 10)
+	}
 	b = append(b, `,"pad":"`...)
 	const tail = `"}}`
 	for pad := size - (len(b) - start) - len(tail); pad > 0; pad-- {
@@ -147,6 +159,11 @@ func mix(x uint64) uint64 {
 // batches builds n events in request bodies of size events each (a JSON
 // array), choosing each event's stream with pick, in one allocation.
 func (g *generator) batches(tag string, n, size int, pick func() string) *workload {
+	return g.typedBatches(benchType, tag, n, size, pick)
+}
+
+// typedBatches is batches of events of type typ.
+func (g *generator) typedBatches(typ, tag string, n, size int, pick func() string) *workload {
 	reqs := (n + size - 1) / size
 	arena := make([]byte, 0, n*(g.size+1)+2*reqs)
 	w := &workload{bodies: make([][]byte, 0, reqs), counts: make([]int, 0, reqs), nEvents: n}
@@ -159,7 +176,7 @@ func (g *generator) batches(tag string, n, size int, pick func() string) *worklo
 			if j > 0 {
 				arena = append(arena, ',')
 			}
-			arena = g.appendEvent(arena, tag, i+j, pick(), g.size)
+			arena = g.appendTyped(arena, typ, tag, i+j, pick(), -1, g.size)
 		}
 		arena = append(arena, ']')
 		w.counts = append(w.counts, k)

@@ -140,17 +140,13 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	r.progress("repetition %d of %d", n, cfg.Repetitions)
 
 	// (a) the ceiling.
-	w := r.gen.singles(tag("a"), cfg.Events, r.gen.picker().next)
-	if err := r.settle(ctx, "(a)"); err != nil {
+	var err error
+	if rep.ceiling, err = r.measureCeiling(ctx, tag("a"), cfg.Events, &rep.others); err != nil {
 		return rep, err
 	}
-	if err := rep.timedAppend(r.tgt.child, &rep.ceiling, func() (appendResult, error) { return r.ceil.publish(ctx, w) }); err != nil {
-		return rep, err
-	}
-	r.progress("  (a)  ceiling: %s events/s", thousands(rep.ceiling.rate()))
 
 	// (b) batches over many streams.
-	w = r.gen.batches(tag("b"), cfg.Events, cfg.BatchSize, r.gen.picker().next)
+	w := r.gen.batches(tag("b"), cfg.Events, cfg.BatchSize, r.gen.picker().next)
 	if err := r.settle(ctx, "(b)"); err != nil {
 		return rep, err
 	}
@@ -207,6 +203,26 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	return rep, nil
 }
 
+// measureCeiling runs phase (a): n events, built beforehand, published to
+// the ceiling's JetStream once the server has settled.
+func (r *run) measureCeiling(ctx context.Context, tag string, n int, o *others) (appendResult, error) {
+	w := r.gen.singles(tag, n, r.gen.picker().next)
+	if err := r.settle(ctx, "(a)"); err != nil {
+		return appendResult{}, err
+	}
+	var res appendResult
+	cpu, err := o.timed(r.tgt.child, func() (err error) {
+		res, err = r.ceil.publish(ctx, w)
+		return err
+	})
+	res.cpu = cpu
+	if err != nil {
+		return res, err
+	}
+	r.progress("  (a)  ceiling: %s events/s", thousands(res.rate()))
+	return res, nil
+}
+
 // timedAppend runs an append phase with timed, into *into.
 func (rep *repetition) timedAppend(c *child, into *appendResult, f func() (appendResult, error)) error {
 	var res appendResult
@@ -222,14 +238,7 @@ func (rep *repetition) timedAppend(c *child, into *appendResult, f func() (appen
 // timed runs one timed part, noting the CPU the rest of the machine used,
 // and returns the CPU the bench (and its child server) used, -1 if unknown.
 func (rep *repetition) timed(c *child, f func() error) (time.Duration, error) {
-	from, start := sampleCPU(c), time.Now()
-	err := f()
-	to := sampleCPU(c)
-	rep.others.add(from, to, time.Since(start))
-	if !from.ok || !to.ok {
-		return -1, err
-	}
-	return to.self - from.self, err
+	return rep.others.timed(c, f)
 }
 
 func oneStream(rep int) string { return fmt.Sprintf("bench-one-%d", rep) }
@@ -305,36 +314,18 @@ func (r *run) rssRun(ctx context.Context) error {
 func (r *run) reportPhases() {
 	cfg := &r.cfg
 	w := r.out
-	fmt.Fprintf(w, "ensue bench ingest — %s, %s/%s, %d CPUs (GOMAXPROCS %d), %s\n",
-		r.start.UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
-	switch {
-	case cfg.ServerURL != "":
-		fmt.Fprintf(w, "Ensue:   the server at %s (its own process; its durability setting applies)\n", cfg.ServerURL)
-	case len(cfg.ServerCommand) > 0:
-		fmt.Fprintf(w, "Ensue:   a child process, %s --addr 127.0.0.1:0 --data <temporary directory> (its defaults: embedded JetStream, sync every 1s), reached over HTTP/1.1 with keep-alive\n", strings.Join(cfg.ServerCommand, " "))
-	default:
-		fmt.Fprintf(w, "Ensue:   in-process server on 127.0.0.1 (embedded JetStream, file storage, sync every 1s, temporary data directory), reached over HTTP/1.1 with keep-alive\n")
-	}
+	heading(w, "ingest", r.start)
+	describeServer(w, cfg.ServerURL, cfg.ServerCommand)
 	fmt.Fprintf(w, "ceiling: embedded JetStream in this process (file storage, sync_interval 1s, in-process connection), nats.go jetstream PublishAsync from 1 goroutine, at most %d pending\n", cfg.CeilingMaxPending)
 	fmt.Fprintf(w, "events:  %d B CloudEvents JSON (source %s, type %s, unique ids), namespace %s, over %s streams chosen at random (seed %#x)\n",
 		cfg.PayloadBytes, benchSource, benchType, cfg.Namespace, thousands(float64(cfg.Streams)), streamSeed)
 	fmt.Fprintf(w, "machine: load average %s at the start, %s at the end\n", r.load, loadavg())
 	fmt.Fprintf(w, "phases:  %d repetitions of a, b, b', c, reads (interleaved); the server settles (idle CPU, at least %s) before each phase\n\n", len(r.reps), cfg.Settle)
 
-	const label = 50
-	fmt.Fprintf(w, "%-*s", label, "events/s")
-	for i := range r.reps {
-		fmt.Fprintf(w, "%12s", fmt.Sprintf("rep %d", i+1))
-	}
-	fmt.Fprintf(w, "%12s\n", "median")
+	t := &table{w: w, n: len(r.reps), label: 50}
+	t.header("events/s")
 	row := func(name string, f func(repetition) float64, format func(float64) string) {
-		fmt.Fprintf(w, "%-*s", label, name)
-		vs := make([]float64, len(r.reps))
-		for i, rep := range r.reps {
-			vs[i] = f(rep)
-			fmt.Fprintf(w, "%12s", format(vs[i]))
-		}
-		fmt.Fprintf(w, "%12s\n", format(median(vs)))
+		t.row(name, column(r.reps, f), format)
 	}
 	n := thousands(float64(cfg.Events))
 	row(fmt.Sprintf("(a)  ceiling: JetStream PublishAsync, %s", n), func(p repetition) float64 { return p.ceiling.rate() }, thousands)
@@ -359,28 +350,10 @@ func (r *run) reportPhases() {
 	cpuRow("(c)  CPU per event, µs", func(p repetition) appendResult { return p.single })
 	row(fmt.Sprintf("read global log, pages of %d, 1 client", cfg.ReadPageSize), func(p repetition) float64 { return p.readLog.rate() }, thousands)
 	row(fmt.Sprintf("read one stream, pages of %d, 1 client", cfg.ReadPageSize), func(p repetition) float64 { return p.readStream.rate() }, thousands)
-	others := "CPU used by other processes, % of the machine"
-	if cfg.ServerURL != "" {
-		others = "CPU used by others (incl. server), % of machine"
-	}
-	row(others, func(p repetition) float64 { return 100 * p.others.share() }, percent)
-	fmt.Fprintln(w)
-	shares := make([]float64, len(r.reps))
-	for i, rep := range r.reps {
-		shares[i] = rep.others.share()
-	}
-	if m := median(shares); m > 0.05 {
-		fmt.Fprintf(w, "WARNING: other processes used %.0f%% of the machine's CPU while phases were timed: the figures above understate this machine; rerun on a quiet machine\n\n", 100*m)
-	}
+	t.noise(cfg.ServerURL != "", column(r.reps, func(p repetition) float64 { return p.others.share() }))
 
 	ratio := func(name string, f func(repetition) float64) {
-		vs := make([]float64, len(r.reps))
-		per := make([]string, len(r.reps))
-		for i, rep := range r.reps {
-			vs[i] = f(rep) / rep.ceiling.rate()
-			per[i] = fixed2(vs[i])
-		}
-		fmt.Fprintf(w, "ratio %s (median of paired): %s   (per repetition: %s)\n", name, fixed2(median(vs)), strings.Join(per, " "))
+		t.ratio(name, column(r.reps, func(p repetition) float64 { return f(p) / p.ceiling.rate() }))
 	}
 	ratio("b/a", func(p repetition) float64 { return p.batch.rate() })
 	ratio("b'/a", func(p repetition) float64 { return p.oneStream.rate() })

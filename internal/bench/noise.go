@@ -74,6 +74,20 @@ func (o *others) add(from, to cpuSample, wall time.Duration) {
 	o.wall += wall
 }
 
+// timed runs one timed part, adding to o the CPU the rest of the machine
+// used, and returns the CPU the bench (and its child server c, if any)
+// used, -1 if unknown.
+func (o *others) timed(c *child, f func() error) (time.Duration, error) {
+	from, start := sampleCPU(c), time.Now()
+	err := f()
+	to := sampleCPU(c)
+	o.add(from, to, time.Since(start))
+	if !from.ok || !to.ok {
+		return -1, err
+	}
+	return to.self - from.self, err
+}
+
 // share is the other processes' CPU as a fraction of the machine's.
 func (o others) share() float64 {
 	if !o.ok || o.wall <= 0 {
