@@ -86,7 +86,11 @@ type Failure struct {
 }
 
 func (f *Failure) Error() string {
-	msg := fmt.Sprintf("webhook: delivery failed after %d attempts: %s", f.Attempts, f.Reason)
+	plural := "s"
+	if f.Attempts == 1 {
+		plural = ""
+	}
+	msg := fmt.Sprintf("webhook: delivery failed after %d attempt%s: %s", f.Attempts, plural, f.Reason)
 	if f.Last.Error != "" && !strings.HasPrefix(f.Reason, f.Last.Error) {
 		msg += " (last: " + f.Last.Error + ")"
 	}

@@ -251,7 +251,7 @@ func TestDeliverFinalStatus(t *testing.T) {
 	require.Equal(t, 404, f.Last.Status)
 	require.True(t, f.Last.Final)
 	require.NotNil(t, f.Last.Response)
-	require.Equal(t, "webhook: delivery failed after 1 attempts: HTTP 404 is final", err.Error())
+	require.Equal(t, "webhook: delivery failed after 1 attempt: HTTP 404 is final", err.Error())
 	require.Equal(t, 1, srv.hits())
 	require.True(t, dl.nextAttempt(t).Final)
 }
