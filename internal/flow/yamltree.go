@@ -201,7 +201,7 @@ func (c *converter) convert(n ast.Node, depth int) *node {
 		for _, mv := range n.Values {
 			c.addPair(out, mv, depth)
 		}
-		if len(n.Values) > 0 && !n.IsFlowStyle {
+		if len(out.keys) > 0 && !n.IsFlowStyle {
 			out.at = out.keys[0].at
 		}
 		return out
