@@ -279,6 +279,7 @@ func (rt *Runtime) applyRun(b *batch, r eventlog.Record, typ string, v *fastjson
 		run.Status = StatusDeadLettered
 		run.Error = rec.Error
 		run.FailedStep = rec.Step
+		run.Request, run.LastAttempt = rec.Request, rec.Attempt
 		run.FinishedAt = r.RecordedAt
 		if rec.Step != "" {
 			st := run.step(rec.Step)
@@ -299,6 +300,7 @@ func (rt *Runtime) applyRun(b *batch, r eventlog.Record, typ string, v *fastjson
 			st.Status, st.Attempts, st.Error = "pending", 0, ""
 		}
 		run.FailedStep = ""
+		run.Request, run.LastAttempt = nil, nil
 		start = append(start, run)
 	case TypeRunDiscarded:
 		if run.Status == StatusDeadLettered {

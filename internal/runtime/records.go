@@ -91,10 +91,14 @@ type Run struct {
 	// Error is why the run was dead-lettered.
 	Error string `json:"error,omitempty"`
 	// FailedStep is the step that dead-lettered it.
-	FailedStep string    `json:"failed_step,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	StartedAt  time.Time `json:"started_at,omitzero"`
-	FinishedAt time.Time `json:"finished_at,omitzero"`
+	FailedStep string `json:"failed_step,omitempty"`
+	// Request and LastAttempt describe a dead-lettered HTTP step: what was
+	// sent, and the last answer (or error).
+	Request     *RequestSummary  `json:"request,omitempty"`
+	LastAttempt *webhook.Attempt `json:"last_attempt,omitempty"`
+	CreatedAt   time.Time        `json:"created_at"`
+	StartedAt   time.Time        `json:"started_at,omitzero"`
+	FinishedAt  time.Time        `json:"finished_at,omitzero"`
 	// Position of the latest event recording this run's progress.
 	LastPosition uint64 `json:"last_position"`
 }

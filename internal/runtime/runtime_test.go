@@ -309,6 +309,23 @@ steps:
 	require.Equal(t, "call", r.FailedStep)
 	require.Contains(t, r.Error, "404")
 	require.Len(t, target.got(), 1, "a 404 is final")
+	var details struct {
+		Request struct {
+			Method, URL, Body string
+		} `json:"request"`
+		LastAttempt struct {
+			Status   int `json:"status"`
+			Response struct {
+				Body json.RawMessage `json:"body"`
+			} `json:"response"`
+		} `json:"last_attempt"`
+	}
+	c.json("GET", "/v1/deadletters/"+id, nil, 200, &details)
+	require.Equal(t, "POST", details.Request.Method)
+	require.Equal(t, target.URL+"/hook", details.Request.URL)
+	require.JSONEq(t, `{"n": 1}`, details.Request.Body)
+	require.Equal(t, 404, details.LastAttempt.Status)
+	require.JSONEq(t, `{"received": 1}`, string(details.LastAttempt.Response.Body))
 
 	var dl struct {
 		Runs []run `json:"runs"`
