@@ -71,6 +71,7 @@ Run a server with 'ensue serve'; the other commands talk to one over HTTP
 		a.tailCommand(),
 		newBenchCommand(),
 	)
+	root.AddCommand(a.applyCommand(), a.flowsCommand(), a.runsCommand(), a.deadLettersCommand())
 	return root, a
 }
 
