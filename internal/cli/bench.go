@@ -16,7 +16,7 @@ func newBenchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Ensue on this machine (run on demand, takes minutes)",
 	}
-	cmd.AddCommand(newBenchIngestCommand())
+	cmd.AddCommand(newBenchIngestCommand(), newBenchFlowsCommand())
 	return cmd
 }
 
@@ -38,21 +38,69 @@ then read throughput (global log, one stream) and the server's RSS after
 repetition. By default the server runs as a child process (this binary's
 serve command) so that its RSS and CPU are its own; see bench/README.md.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !inProcess && cfg.ServerURL == "" {
-				exe, err := os.Executable()
-				if err != nil {
-					return fmt.Errorf("find this program to run the server: %w", err)
-				}
-				cfg.ServerCommand = []string{exe, "serve", "--log-level", "warn"}
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if cfg.ServerCommand, err = childServer(inProcess, cfg.ServerURL); err != nil {
+				return err
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			return bench.RunIngest(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
-	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
-	cfg.AddFlags(fs)
-	cmd.Flags().AddGoFlagSet(fs)
-	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the server inside the benchmark's process instead of a child process")
+	addBenchFlags(cmd, cfg.AddFlags, &inProcess)
 	return cmd
+}
+
+func newBenchFlowsCommand() *cobra.Command {
+	cfg := bench.FlowsConfig{}
+	var inProcess bool
+	cmd := &cobra.Command{
+		Use:   "flows",
+		Short: "Flow trigger latency and run throughput with 1 and 10,000 flows, against the raw JetStream ceiling",
+		Long: `Measure flows in one run:
+
+  (a)      the ceiling: raw JetStream async publish (the ingest bench's (a))
+  latency  single events at --rate for --duration to a flow whose HTTP step
+           calls a sink in this process: append answered → sink called,
+           p50/p99/max; an event with no call 10s after the end fails the run
+  1 flow   --events events in batches of 100 from 8 clients to a flow with
+           one emit step: ingest events/s and runs completed/s
+  many     the same with --flows flows applied (one of which matches)
+
+The lines containing "ratio" compare with (a) and 10,000 flows with 1. By
+default the server runs as a child process (this binary's serve command);
+see bench/README.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if cfg.ServerCommand, err = childServer(inProcess, cfg.ServerURL); err != nil {
+				return err
+			}
+			cfg.Progress = cmd.ErrOrStderr()
+			return bench.RunFlows(cmd.Context(), cfg, cmd.OutOrStdout())
+		},
+	}
+	addBenchFlags(cmd, cfg.AddFlags, &inProcess)
+	return cmd
+}
+
+// childServer is the command that runs a bench's server as a child
+// process, this program's serve; none when the server runs in the bench's
+// process or is reached at a URL.
+func childServer(inProcess bool, serverURL string) ([]string, error) {
+	if inProcess || serverURL != "" {
+		return nil, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program to run the server: %w", err)
+	}
+	return []string{exe, "serve", "--log-level", "warn"}, nil
+}
+
+// addBenchFlags adds a bench config's flags (its AddFlags) and
+// --in-process to cmd.
+func addBenchFlags(cmd *cobra.Command, add func(*flag.FlagSet), inProcess *bool) {
+	fs := flag.NewFlagSet(cmd.Name(), flag.ContinueOnError)
+	add(fs)
+	cmd.Flags().AddGoFlagSet(fs)
+	cmd.Flags().BoolVar(inProcess, "in-process", false, "run the server inside the benchmark's process instead of a child process")
 }
