@@ -158,3 +158,29 @@ func (m *Matcher) Match(ns string, in *Input) []*Compiled {
 	}
 	return out
 }
+
+// MayMatch reports whether some flow of ns has a type pattern that matches
+// typ: a cheap test, before decoding an event for Match, that most events
+// of a busy log fail.
+func (m *Matcher) MayMatch(ns, typ string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	idx := m.ns[ns]
+	if idx == nil {
+		return false
+	}
+	if len(idx.exact[typ]) > 0 {
+		return true
+	}
+	for _, n := range idx.prefixLens {
+		if n > len(typ) {
+			break
+		}
+		for _, c := range idx.globs[typ[:n]] {
+			if Glob(c.Flow.On.Type, typ) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -190,5 +191,25 @@ func BenchmarkNewInput(b *testing.B) {
 		if _, err := NewInput(ev); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestMayMatch(t *testing.T) {
+	m := NewMatcher()
+	for _, typ := range []string{"order.placed", "invoice.*"} {
+		f := &Flow{Name: strings.ReplaceAll(strings.TrimSuffix(typ, ".*"), ".", "-"), On: Trigger{Type: typ}, Steps: []Step{{ID: "a", Emit: &EmitStep{Type: "x", Data: "{}"}}}}
+		c, err := Compile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Put("ns", c)
+	}
+	for typ, want := range map[string]bool{"order.placed": true, "order.shipped": false, "invoice.sent": true, "invoice": false, "": false} {
+		if got := m.MayMatch("ns", typ); got != want {
+			t.Errorf("MayMatch(%q) = %v, want %v", typ, got, want)
+		}
+	}
+	if m.MayMatch("other", "order.placed") {
+		t.Error("another namespace's flows matched")
 	}
 }

@@ -149,7 +149,7 @@ func (rt *Runtime) apply(b *batch, p *fastjson.Parser, r eventlog.Record) ([]*Ru
 	case strings.HasPrefix(typ, "ensue."):
 		return nil, nil
 	}
-	if rt.matcher.Len() == 0 {
+	if !rt.matcher.MayMatch(r.Namespace, typ) {
 		return nil, nil
 	}
 	in, err := flow.NewInput(r.Data)
