@@ -560,6 +560,7 @@ func jsonText(v any) string {
 type runFlags struct {
 	flow, status, correlation, cursor string
 	limit                             int
+	wait                              time.Duration
 }
 
 func (f *runFlags) register(cmd *cobra.Command, withStatus bool) {
@@ -571,6 +572,9 @@ func (f *runFlags) register(cmd *cobra.Command, withStatus bool) {
 	}
 	fl.IntVar(&f.limit, "limit", 0, "runs per page, 1-1000 (default 100)")
 	fl.StringVar(&f.cursor, "cursor", "", "continue a listing: the cursor the previous page printed")
+	if withStatus {
+		fl.DurationVar(&f.wait, "wait", 0, "wait up to this long (e.g. 10s) until no run listed is pending or running")
+	}
 }
 
 func (f *runFlags) query(cmd *cobra.Command) (sdk.RunQuery, error) {
@@ -598,23 +602,42 @@ func (a *app) runsCommand() *cobra.Command {
 		},
 	}
 	f.register(list, true)
+	var wait time.Duration
 	show := &cobra.Command{
-		Use:     "show ID",
-		Short:   "Show a run: its trigger, its steps and their attempts",
-		Example: `  ensue runs show notify-big-orders-17`,
-		Args:    exactArgs(1, "ID, a run id (<flow>-<position>)"),
+		Use:   "show ID [--wait D]",
+		Short: "Show a run: its trigger, its steps and their attempts",
+		Example: `  ensue runs show notify-big-orders-17
+  ensue runs show notify-big-orders-17 --wait 30s   # once it has finished`,
+		Args: exactArgs(1, "ID, a run id (<flow>-<position>)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd)
 			if err != nil {
 				return err
 			}
-			run, err := c.Run(cmd.Context(), args[0])
+			var run *sdk.Run
+			err = waitUntil(cmd.Context(), wait, func() (bool, error) {
+				run, err = c.Run(cmd.Context(), args[0])
+				if wait > 0 && errors.Is(err, sdk.ErrNotFound) {
+					return false, nil // the trigger may not have been seen yet
+				}
+				return err == nil && finished(*run), err
+			})
+			if errors.Is(err, errStillRunning) && run != nil {
+				if werr := a.writeRun(cmd.OutOrStdout(), run); werr != nil {
+					return werr
+				}
+				return fmt.Errorf("run %s is still %s after --wait %s", run.ID, run.Status, wait)
+			}
+			if errors.Is(err, errStillRunning) {
+				return fmt.Errorf("no run %s after --wait %s", args[0], wait)
+			}
 			if err != nil {
 				return err
 			}
 			return a.writeRun(cmd.OutOrStdout(), run)
 		},
 	}
+	show.Flags().DurationVar(&wait, "wait", 0, "wait up to this long (e.g. 30s) for the run to exist and finish")
 	cmd.AddCommand(list, show)
 	return cmd
 }
@@ -630,12 +653,22 @@ func (a *app) listRuns(cmd *cobra.Command, f *runFlags, dead bool) error {
 		return err
 	}
 	var page *sdk.RunPage
-	if dead {
-		page, err = c.DeadLetters(cmd.Context(), q)
-	} else {
-		page, err = c.Runs(cmd.Context(), q)
-	}
-	if err != nil {
+	err = waitUntil(cmd.Context(), f.wait, func() (bool, error) {
+		var err error
+		if dead {
+			page, err = c.DeadLetters(cmd.Context(), q)
+		} else {
+			page, err = c.Runs(cmd.Context(), q)
+		}
+		if err != nil {
+			return false, err
+		}
+		return !slices.ContainsFunc(page.Runs, func(r sdk.Run) bool { return !finished(r) }), nil
+	})
+	var unfinished error // said after the list
+	if errors.Is(err, errStillRunning) {
+		unfinished = fmt.Errorf("runs still pending or running after --wait %s", f.wait)
+	} else if err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()
@@ -645,7 +678,7 @@ func (a *app) listRuns(cmd *cobra.Command, f *runFlags, dead bool) error {
 				return err
 			}
 		}
-		return nil
+		return unfinished
 	}
 	if len(page.Runs) == 0 {
 		if dead {
@@ -653,7 +686,7 @@ func (a *app) listRuns(cmd *cobra.Command, f *runFlags, dead bool) error {
 		} else {
 			fmt.Fprintln(cmd.ErrOrStderr(), "No runs.")
 		}
-		return nil
+		return unfinished
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	if dead {
@@ -676,7 +709,7 @@ func (a *app) listRuns(cmd *cobra.Command, f *runFlags, dead bool) error {
 	if page.Next != "" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "More may follow: add --cursor %s.\n", page.Next)
 	}
-	return nil
+	return unfinished
 }
 
 // flowVersion names one version of a flow.
@@ -976,4 +1009,34 @@ func unescapeHTML(b []byte) []byte {
 		out, i = append(out, b[i], b[i+1]), i+1 // an escape: keep both bytes
 	}
 	return out
+}
+
+// errStillRunning: what waitUntil waited for did not happen in time.
+var errStillRunning = errors.New("still running")
+
+// waitUntil calls check until it reports done or fails, every 100ms for
+// up to wait (once when wait is 0); errStillRunning when time runs out.
+func waitUntil(ctx context.Context, wait time.Duration, check func() (bool, error)) error {
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		done, err := check()
+		if err != nil || done || wait <= 0 {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errStillRunning
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// finished reports a run nothing more happens to unless it is redriven.
+func finished(r sdk.Run) bool {
+	return r.Status == sdk.RunCompleted || r.Status == sdk.RunDeadLettered || r.Status == sdk.RunDiscarded
 }

@@ -231,11 +231,11 @@ steps:
 	}
 	placed := appendEvent("--type", "order.placed", "--subject", "order-1", "--data", `{"total": 1500}`)
 	completed := fmt.Sprintf("big-orders-%d", placed)
-	waitFor(t, "the emit run completes", func() bool {
-		r := tb.run(t, "runs", "show", completed, "-o", "json")
-		var run sdk.Run
-		return r.code == 0 && json.Unmarshal([]byte(r.stdout), &run) == nil && run.Status == sdk.RunCompleted
-	})
+	r = tb.run(t, "runs", "show", completed, "--wait", "30s", "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var run sdk.Run
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &run))
+	require.Equal(t, sdk.RunCompleted, run.Status, "--wait waits for the run to finish")
 	r = tb.run(t, "runs", "list", "--flow", "big-orders")
 	require.Equal(t, 0, r.code, r.stderr)
 	out := lines(r.stdout)
