@@ -39,7 +39,46 @@ func (rt *Runtime) follow(ctx context.Context, caughtUpAt uint64) error {
 	return nil
 }
 
+// pull is the engine's loop with a Feed: it reads what the feed has
+// indexed, mostly from memory.
+func (rt *Runtime) pull(ctx context.Context, caughtUpAt uint64) error {
+	f := rt.cfg.Feed
+	for {
+		applied := rt.Applied()
+		head := f.Head()
+		if head <= applied {
+			if err := f.WaitHead(ctx, applied+1); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				continue // a timeout of the feed's wait: look again
+			}
+			continue
+		}
+		group, err := f.Records(ctx, applied, head, maxGroup)
+		if err != nil {
+			return err
+		}
+		if len(group) == 0 {
+			continue
+		}
+		if err := rt.applyGroup(group); err != nil {
+			if lerr := rt.loadFlows(); lerr != nil {
+				return errors.Join(err, lerr)
+			}
+			return err
+		}
+		rt.setErr(nil)
+		if rt.Applied() >= caughtUpAt {
+			rt.markCaughtUp()
+		}
+	}
+}
+
 func (rt *Runtime) followFrom(ctx context.Context, after, caughtUpAt uint64) error {
+	if rt.cfg.Feed != nil {
+		return rt.pull(ctx, caughtUpAt)
+	}
 	sub, err := rt.cfg.Log.Subscribe(ctx, eventlog.Query{After: after})
 	if err != nil {
 		return err

@@ -49,6 +49,10 @@ type Config struct {
 	Clock clock.Clock
 	// LookupEnv resolves `secret: env:NAME`. Default os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Feed, when set, is where the engine reads the log: the records this
+	// process appended, from memory, and the rest from the log, up to what
+	// the index has applied. Nil: the engine subscribes to the log.
+	Feed Feed
 	// Leader, when several nodes share the log, elects the one that runs
 	// steps. Nil: this node always does (the embedded log has one node).
 	Leader Leader
@@ -130,6 +134,15 @@ type Runtime struct {
 	done    chan struct{}
 	leading chan struct{}
 	runWG   sync.WaitGroup
+}
+
+// Feed serves the log in order up to a head that only moves forward.
+type Feed interface {
+	Head() uint64
+	// WaitHead waits until the head reaches pos (or ctx ends).
+	WaitHead(ctx context.Context, pos uint64) error
+	// Records returns records after `after`, up to `to`, at most limit.
+	Records(ctx context.Context, after, to uint64, limit int) ([]eventlog.Record, error)
 }
 
 // Leader decides which node executes runs when several Ensue nodes share

@@ -239,6 +239,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		rcfg := runtime.Config{
 			Dir: filepath.Join(s.cfg.DataDir, "runtime"), Log: s.evlog, Store: s.store, Secrets: secrets,
 			Registry: reg, Logger: s.log.With("service", "runtime"), Webhook: s.cfg.Webhook,
+			// The engine reads what the index has applied, this node's
+			// appends from memory: no second reader of the whole log.
+			Feed: s.store,
 		}
 		if s.cfg.NATSURL != "" {
 			// Several nodes may share this log: one runs the steps.

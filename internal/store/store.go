@@ -63,6 +63,7 @@ type Store struct {
 	ready  atomic.Bool
 
 	shards [64]pendingShard
+	recent recent
 
 	bg        context.Context
 	stop      context.CancelFunc
@@ -452,11 +453,13 @@ func (s *Store) AppendAtomic(ctx context.Context, ns string, evs []*event.Event)
 // appended (errs[i] nil), so that it need not read them back from the log.
 func (s *Store) offer(ns string, evs []*event.Event, which []int, results []Result, errs []error) {
 	recs := make([]index.Applied, 0, len(which))
+	now := time.Now()
 	for _, i := range which {
 		if errs != nil && errs[i] != nil {
 			continue
 		}
 		ev := evs[i]
+		s.remember(ns, results[i].Position, ev.Subject, results[i].Version, ev.JSON, now)
 		recs = append(recs, index.Applied{
 			Position: results[i].Position, Namespace: ns, Stream: ev.Subject, Version: results[i].Version,
 			Source: ev.Source, ID: ev.ID, CorrelationID: ev.CorrelationID,
