@@ -28,6 +28,10 @@ type FieldError struct {
 	Pointer string `json:"pointer"`
 	// Message says what is wrong there.
 	Message string `json:"message"`
+	// Line and Column place the problem in a definition file (flows),
+	// 1-based; 0 elsewhere.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 // Problem is an error answered by the server as an RFC 9457

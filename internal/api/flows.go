@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/ensue-dev/ensue/internal/event"
 	"github.com/ensue-dev/ensue/internal/flow"
 	"github.com/ensue-dev/ensue/internal/runtime"
+	"github.com/ensue-dev/ensue/internal/store"
 )
 
 var (
@@ -61,17 +63,13 @@ func runtimeProblem(err error) *Problem {
 		p := &Problem{Type: typeInvalidFlow, Title: "Invalid flow", Status: http.StatusUnprocessableEntity,
 			Detail: fmt.Sprintf("the flow has %d problem(s); each entry of errors says where and what to do", len(fe.Problems))}
 		for _, pr := range fe.Problems {
-			msg := pr.Message
-			if pr.Line > 0 {
-				msg = fmt.Sprintf("line %d, column %d: %s", pr.Line, pr.Column, msg)
-			}
-			p.Errors = append(p.Errors, event.FieldError{Pointer: pathPointer(pr.Path), Message: msg, Line: pr.Line, Column: pr.Column})
+			p.Errors = append(p.Errors, event.FieldError{Pointer: pathPointer(pr.Path), Message: pr.Message, Line: pr.Line, Column: pr.Column})
 		}
 		return p
 	case errors.Is(err, runtime.ErrNotFound):
-		return notFound(err.Error())
+		return notFound(strings.TrimPrefix(err.Error(), runtime.ErrNotFound.Error()+": "))
 	case errors.Is(err, runtime.ErrConflict):
-		return &Problem{Type: typeStateClash, Title: "Conflict", Status: http.StatusConflict, Detail: err.Error()}
+		return &Problem{Type: typeStateClash, Title: "Conflict", Status: http.StatusConflict, Detail: strings.TrimPrefix(err.Error(), runtime.ErrConflict.Error()+": ")}
 	case errors.Is(err, runtime.ErrInvalidCursor):
 		return badRequest(err.Error(), event.FieldError{Pointer: "cursor", Message: err.Error()})
 	}
@@ -89,16 +87,18 @@ func pathPointer(path string) string {
 }
 
 func writeJSONValue(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // expressions hold < > &
+	if err := enc.Encode(v); err != nil {
 		writeProblem(w, problemOf(err))
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
 
 // flowView is a flow as the API shows it.
@@ -256,6 +256,10 @@ func (a *API) explainFlow(w http.ResponseWriter, r *http.Request) {
 	var evJSON []byte
 	if json.Unmarshal(body, &ref) == nil && ref.Position != nil {
 		rec, err := a.store.Get(r.Context(), ns, *ref.Position)
+		if errors.Is(err, store.ErrNotFound) {
+			writeProblem(w, notFound(fmt.Sprintf("no event at position %d in namespace %q", *ref.Position, ns)))
+			return
+		}
 		if err != nil {
 			writeProblem(w, problemOf(err))
 			return

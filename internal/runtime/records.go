@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -85,9 +86,9 @@ type Run struct {
 	Status        string      `json:"status"`
 	Trigger       TriggerRef  `json:"trigger"`
 	CorrelationID string      `json:"correlation_id"`
-	Hops          int         `json:"hops,omitempty"`
+	Hops          int         `json:"hops"`
 	Steps         []StepState `json:"steps"`
-	Redrives      int         `json:"redrives,omitempty"`
+	Redrives      int         `json:"redrives"`
 	// Error is why the run was dead-lettered.
 	Error string `json:"error,omitempty"`
 	// FailedStep is the step that dead-lettered it.
@@ -163,7 +164,7 @@ type runRecord struct {
 func runEvent(run *Run, typ, idSuffix string, rec runRecord) (*event.Event, error) {
 	rec.Run = run.ID
 	rec.Flow = run.Flow
-	data, err := json.Marshal(rec)
+	data, err := marshal(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func runEvent(run *Run, typ, idSuffix string, rec runRecord) (*event.Event, erro
 
 // flowEvent builds the event recording a change of a flow.
 func flowEvent(ns, typ string, rec flowRecord, version uint64) (*event.Event, error) {
-	data, err := json.Marshal(rec)
+	data, err := marshal(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -195,4 +196,16 @@ func flowEvent(ns, typ string, rec flowRecord, version uint64) (*event.Event, er
 		ExpectedVersion:    int64(version),
 		HasExpectedVersion: true,
 	})
+}
+
+// marshal encodes JSON leaving < > & as they are: expressions are full of
+// them, and escaped they are hard to read in the log.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
