@@ -50,7 +50,7 @@ func (rt *Runtime) execute(ctx context.Context, run *Run) {
 func (rt *Runtime) runSteps(ctx context.Context, run *Run) error {
 	c, err := rt.compile(run.Namespace, run.Flow, run.FlowVersion, nil)
 	if err != nil {
-		return rt.deadLetter(ctx, run, "", &stepFailure{msg: fmt.Sprintf("flow %s version %d cannot run: %v", run.Flow, run.FlowVersion, err)})
+		return rt.deadLetter(ctx, run, "", &stepFailure{msg: fmt.Sprintf("flow %s version %d cannot run: %v", run.Flow, run.FlowVersion, err)}, nil)
 	}
 	trig, err := rt.trigger(ctx, run)
 	if err != nil {
@@ -58,16 +58,17 @@ func (rt *Runtime) runSteps(ctx context.Context, run *Run) error {
 	}
 	in, err := flow.NewInput(trig.Data)
 	if err != nil {
-		return rt.deadLetter(ctx, run, "", &stepFailure{msg: fmt.Sprintf("the triggering event at position %d cannot be read: %v", run.Trigger.Position, err)})
+		return rt.deadLetter(ctx, run, "", &stepFailure{msg: fmt.Sprintf("the triggering event at position %d cannot be read: %v", run.Trigger.Position, err)}, nil)
 	}
+	// Records are appended together where no effect comes between them:
+	// one round trip to the log instead of one each.
+	rec := &recorder{rt: rt, ns: run.Namespace}
 	if run.StartedAt.IsZero() {
 		ev, err := runEvent(run, TypeRunStarted, "started", runRecord{FlowVersion: run.FlowVersion, Trigger: &run.Trigger})
 		if err != nil {
 			return err
 		}
-		if _, err := rt.record(ctx, run.Namespace, ev); err != nil {
-			return err
-		}
+		rec.later(ev)
 	}
 	steps := map[string]any{}
 	for i, sd := range c.Flow.Steps {
@@ -86,9 +87,13 @@ func (rt *Runtime) runSteps(ctx context.Context, run *Run) error {
 		var attempts int
 		switch {
 		case sd.HTTP != nil:
-			out, attempts, err = rt.runHTTP(ctx, run, c, i, in, steps, st)
+			// What succeeded before must be recorded before an effect.
+			if err := rec.flush(ctx); err != nil {
+				return err
+			}
+			out, attempts, err = rt.runHTTP(ctx, run, c, i, in, steps, st, rec)
 		case sd.Emit != nil:
-			out, err = rt.runEmit(ctx, run, c, i, in, steps)
+			out, err = rt.runEmit(ctx, run, c, i, in, steps, rec)
 			attempts = 1
 		default:
 			err = &stepFailure{msg: fmt.Sprintf("step %s has nothing to do", sd.ID)}
@@ -99,7 +104,7 @@ func (rt *Runtime) runSteps(ctx context.Context, run *Run) error {
 			}
 			var f *stepFailure
 			if errors.As(err, &f) {
-				return rt.deadLetter(ctx, run, sd.ID, f)
+				return rt.deadLetter(ctx, run, sd.ID, f, rec)
 			}
 			return err
 		}
@@ -108,16 +113,14 @@ func (rt *Runtime) runSteps(ctx context.Context, run *Run) error {
 		if err != nil {
 			return err
 		}
-		if _, err := rt.record(ctx, run.Namespace, ev); err != nil {
-			return err
-		}
+		rec.later(ev)
 		steps[sd.ID] = map[string]any{"output": decodeJSON(out)}
 	}
 	ev, err := runEvent(run, TypeRunCompleted, "completed", runRecord{})
 	if err != nil {
 		return err
 	}
-	if _, err := rt.record(ctx, run.Namespace, ev); err != nil {
+	if _, err := rec.now(ctx, ev); err != nil {
 		return err
 	}
 	rt.metrics.succeeded.WithLabelValues(run.Namespace, run.Flow).Inc()
@@ -142,7 +145,7 @@ func (rt *Runtime) trigger(ctx context.Context, run *Run) (store.Record, error) 
 	}
 }
 
-func (rt *Runtime) runHTTP(ctx context.Context, run *Run, c *flow.Compiled, i int, in *flow.Input, steps map[string]any, st StepState) ([]byte, int, error) {
+func (rt *Runtime) runHTTP(ctx context.Context, run *Run, c *flow.Compiled, i int, in *flow.Input, steps map[string]any, st StepState, rec *recorder) ([]byte, int, error) {
 	sd := c.Flow.Steps[i]
 	h := sd.HTTP
 	body, err := c.HTTPBody(i, in, steps)
@@ -179,7 +182,7 @@ func (rt *Runtime) runHTTP(ctx context.Context, run *Run, c *flow.Compiled, i in
 		if err != nil {
 			return err
 		}
-		_, err = rt.record(ctx, run.Namespace, ev)
+		_, err = rec.now(ctx, ev)
 		return err
 	})
 	if err != nil {
@@ -228,7 +231,7 @@ func (rt *Runtime) secretFor(ctx context.Context, run *Run, step, ref string) ([
 	return webhook.ParseSecret(s)
 }
 
-func (rt *Runtime) runEmit(ctx context.Context, run *Run, c *flow.Compiled, i int, in *flow.Input, steps map[string]any) ([]byte, error) {
+func (rt *Runtime) runEmit(ctx context.Context, run *Run, c *flow.Compiled, i int, in *flow.Input, steps map[string]any, rec *recorder) ([]byte, error) {
 	sd := c.Flow.Steps[i]
 	hops := run.Hops + 1
 	if hops > MaxHops {
@@ -258,24 +261,24 @@ func (rt *Runtime) runEmit(ctx context.Context, run *Run, c *flow.Compiled, i in
 	if err != nil {
 		return nil, &stepFailure{msg: fmt.Sprintf("step %s: the event to emit is not valid: %v", sd.ID, err)}
 	}
-	res, err := rt.record(ctx, run.Namespace, ev)
+	res, err := rec.now(ctx, ev)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(map[string]any{"id": ev.ID, "source": ev.Source, "type": ev.Type, "position": res.Position})
+	return json.Marshal(map[string]any{"id": ev.ID, "source": ev.Source, "type": ev.Type, "position": res[len(res)-1].Position})
 }
 
 // deadLetter records that a run cannot go on.
-func (rt *Runtime) deadLetter(ctx context.Context, run *Run, step string, f *stepFailure) error {
-	rec := runRecord{Step: step, Error: f.msg, Attempts: f.attempts, Attempt: f.last}
-	if f.request != nil {
-		rec.Request = f.request
-	}
-	ev, err := runEvent(run, TypeRunDeadLettered, fmt.Sprintf("dead-lettered/%d", run.Redrives), rec)
+func (rt *Runtime) deadLetter(ctx context.Context, run *Run, step string, f *stepFailure, rec *recorder) error {
+	dl := runRecord{Step: step, Error: f.msg, Attempts: f.attempts, Attempt: f.last, Request: f.request}
+	ev, err := runEvent(run, TypeRunDeadLettered, fmt.Sprintf("dead-lettered/%d", run.Redrives), dl)
 	if err != nil {
 		return err
 	}
-	if _, err := rt.record(ctx, run.Namespace, ev); err != nil {
+	if rec == nil {
+		rec = &recorder{rt: rt, ns: run.Namespace}
+	}
+	if _, err := rec.now(ctx, ev); err != nil {
 		return err
 	}
 	rt.metrics.deadLettered.WithLabelValues(run.Namespace, run.Flow).Inc()
@@ -283,20 +286,69 @@ func (rt *Runtime) deadLetter(ctx context.Context, run *Run, step string, f *ste
 	return nil
 }
 
-// record appends one event, retrying while the store is unavailable.
-func (rt *Runtime) record(ctx context.Context, ns string, ev *event.Event) (store.Result, error) {
+// recorder gathers a run's records so that those with no effect between
+// them reach the log in one append.
+type recorder struct {
+	rt      *Runtime
+	ns      string
+	pending []*event.Event
+}
+
+// later queues a record for the next append.
+func (r *recorder) later(ev *event.Event) { r.pending = append(r.pending, ev) }
+
+// flush appends the queued records.
+func (r *recorder) flush(ctx context.Context) error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	_, err := r.now(ctx)
+	return err
+}
+
+// now appends the queued records and evs, in order, and returns the
+// results of all of them.
+func (r *recorder) now(ctx context.Context, evs ...*event.Event) ([]store.Result, error) {
+	all := append(r.pending, evs...)
+	res, err := r.rt.record(ctx, r.ns, all)
+	if err != nil {
+		return nil, err
+	}
+	r.pending = nil
+	return res, nil
+}
+
+// record appends events, retrying those the store could not take yet.
+func (rt *Runtime) record(ctx context.Context, ns string, evs []*event.Event) ([]store.Result, error) {
+	out := make([]store.Result, len(evs))
+	todo := make([]int, len(evs))
+	for i := range todo {
+		todo[i] = i
+	}
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		res, errs := rt.cfg.Store.Append(ctx, ns, []*event.Event{ev})
-		err := errs[0]
-		if err == nil {
-			return res[0], nil
+		batch := make([]*event.Event, len(todo))
+		for j, i := range todo {
+			batch[j] = evs[i]
 		}
-		if !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrNotReady) {
-			return store.Result{}, err
+		res, errs := rt.cfg.Store.Append(ctx, ns, batch)
+		var again []int
+		for j, i := range todo {
+			switch err := errs[j]; {
+			case err == nil:
+				out[i] = res[j]
+			case errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrNotReady):
+				again = append(again, i)
+			default:
+				return nil, err
+			}
 		}
+		if len(again) == 0 {
+			return out, nil
+		}
+		todo = again
 		select {
 		case <-ctx.Done():
-			return store.Result{}, ctx.Err()
+			return nil, ctx.Err()
 		case <-rt.cfg.Clock.After(wait):
 		}
 	}
