@@ -219,6 +219,7 @@ func (rt *Runtime) apply(b *batch, p *fastjson.Parser, r eventlog.Record) ([]*Ru
 			FlowVersion: rt.activeVersion(r.Namespace, name), Status: StatusPending,
 			Trigger:       TriggerRef{Position: r.Position, ID: id, Source: in.Source(), Type: in.Type(), Subject: in.Subject()},
 			CorrelationID: corr, Hops: hops, CreatedAt: r.RecordedAt, LastPosition: r.Position,
+			input: in,
 		}
 		if err := b.putRun(run); err != nil {
 			return nil, err

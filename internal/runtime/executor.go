@@ -52,13 +52,15 @@ func (rt *Runtime) runSteps(ctx context.Context, run *Run) error {
 	if err != nil {
 		return rt.deadLetter(ctx, run, "", &stepFailure{msg: fmt.Sprintf("flow %s version %d cannot run: %v", run.Flow, run.FlowVersion, err)}, nil)
 	}
-	trig, err := rt.trigger(ctx, run)
-	if err != nil {
-		return err
-	}
-	in, err := flow.NewInput(trig.Data)
-	if err != nil {
-		return rt.deadLetter(ctx, run, "", &stepFailure{msg: fmt.Sprintf("the triggering event at position %d cannot be read: %v", run.Trigger.Position, err)}, nil)
+	in := run.input
+	if in == nil {
+		trig, err := rt.trigger(ctx, run)
+		if err != nil {
+			return err
+		}
+		if in, err = flow.NewInput(trig.Data); err != nil {
+			return rt.deadLetter(ctx, run, "", &stepFailure{msg: fmt.Sprintf("the triggering event at position %d cannot be read: %v", run.Trigger.Position, err)}, nil)
+		}
 	}
 	// Records are appended together where no effect comes between them:
 	// one round trip to the log instead of one each.

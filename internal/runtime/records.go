@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ensue-dev/ensue/internal/event"
+	"github.com/ensue-dev/ensue/internal/flow"
 	"github.com/ensue-dev/ensue/internal/webhook"
 )
 
@@ -102,6 +103,10 @@ type Run struct {
 	FinishedAt  time.Time        `json:"finished_at,omitzero"`
 	// Position of the latest event recording this run's progress.
 	LastPosition uint64 `json:"last_position"`
+
+	// input is the triggering event, decoded, when the engine hands the
+	// run over as it triggers it: the executor need not read it again.
+	input *flow.Input
 }
 
 // StepState is one step of a run.
