@@ -144,6 +144,7 @@ type decoder struct {
 
 	data            []byte
 	dataKind        uint8
+	dataAt          int // where encode wrote the data value, 0 for none or binary
 	expectedVersion int64
 
 	errs     []FieldError
@@ -358,6 +359,7 @@ func (d *decoder) finish(ev *Event) (*Event, *Error) {
 		return nil, newEventError(http.StatusRequestEntityTooLarge, []FieldError{{Pointer: "", Message: msg}}, 1)
 	}
 	ev.JSON = bytes.Clone(d.out)
+	ev.dataAt = int32(d.dataAt)
 	if d.has(mExpectedVersion) {
 		ev.ExpectedVersion, ev.HasExpectedVersion = d.expectedVersion, true
 	}

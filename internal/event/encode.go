@@ -81,12 +81,15 @@ func (d *decoder) encode(dst []byte) []byte {
 			dst = append(dst, x.val...)
 		}
 	}
+	d.dataAt = 0
 	switch d.dataKind {
 	case dataJSON:
 		dst = append(dst, `,"data":`...)
+		d.dataAt = len(dst)
 		dst = append(dst, d.data...)
 	case dataText:
 		dst = append(dst, `,"data":`...)
+		d.dataAt = len(dst)
 		dst = appendString(dst, d.data)
 	case dataBase64:
 		dst = append(dst, `,"data_base64":`...)

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 )
@@ -66,6 +67,25 @@ type Event struct {
 	// JSON format, compact, without the expectedversion extension. It is the
 	// event's own memory: it aliases no pooled scratch memory or input.
 	JSON []byte
+
+	// dataAt is where the data value starts in JSON (it runs to the closing
+	// brace), 0 when the event has no data or binary data.
+	dataAt int32
+}
+
+// Data returns the event's data as JSON — a JSON string for text data —
+// or nil when it has none or its data is binary (data_base64). It aliases
+// JSON.
+func (e *Event) Data() []byte {
+	if e.dataAt <= 0 || int(e.dataAt) >= len(e.JSON) {
+		return nil
+	}
+	return e.JSON[e.dataAt : len(e.JSON)-1]
+}
+
+// HasBinaryData reports whether the event carries data_base64.
+func (e *Event) HasBinaryData() bool {
+	return e.dataAt == 0 && bytes.Contains(e.JSON, []byte(`,"data_base64":"`))
 }
 
 // Attributes are the parts of an event for New. Empty strings are absent

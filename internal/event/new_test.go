@@ -142,3 +142,29 @@ func TestNewIsDeterministic(t *testing.T) {
 		require.Equal(t, string(first.JSON), string(ev.JSON))
 	}
 }
+
+func TestDataOfTheEvent(t *testing.T) {
+	for _, tc := range []struct {
+		attrs event.Attributes
+		want  string
+	}{
+		{event.Attributes{ID: "1", Source: "/s", Type: "t", Data: []byte(`{"a": [1, "},"]}`)}, `{"a":[1,"},"]}`},
+		{event.Attributes{ID: "1", Source: "/s", Type: "t"}, ``},
+		{event.Attributes{ID: "1", Source: "/s", Type: "t", DataBinary: []byte{0, 1}}, ``},
+	} {
+		ev, err := event.New(tc.attrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(ev.Data()); got != tc.want {
+			t.Errorf("Data() = %q, want %q (event %s)", got, tc.want, ev.JSON)
+		}
+	}
+	ev, err := event.ParseStructured([]byte(`{"specversion":"1.0","id":"1","source":"/s","type":"t","data":"text \"quoted\""}`), event.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(ev.Data()); got != `"text \"quoted\""` {
+		t.Errorf("text data: %q", got)
+	}
+}
