@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"fmt"
 	"encoding/json"
 	"net/http"
 )
@@ -178,4 +179,33 @@ func New(attrs Attributes) (*Event, error) {
 		return nil, err
 	}
 	return ev, nil
+}
+
+// WithExtension returns a copy of e with one more extension attribute, a
+// string, written after the others (as Ensue annotates what it stores).
+// name must be a CloudEvents attribute name the event does not have.
+func (e *Event) WithExtension(name, value string) (*Event, error) {
+	if len(name) > MaxExtNameBytes || !validExtName([]byte(name)) {
+		return nil, fmt.Errorf("event: %q is not an extension name ([a-z0-9]{1,20})", name)
+	}
+	if bytes.Contains(e.JSON, []byte(`,"`+name+`":`)) {
+		return nil, fmt.Errorf("event: the event has an attribute %q already", name)
+	}
+	at := len(e.JSON) - 1
+	switch {
+	case e.dataAt > 0:
+		at = int(e.dataAt) - len(`,"data":`)
+	default:
+		if i := bytes.Index(e.JSON, []byte(`,"data_base64":"`)); i > 0 {
+			at = i
+		}
+	}
+	ins := append([]byte(`,"`+name+`":`), appendString(nil, value)...)
+	out := *e
+	out.JSON = make([]byte, 0, len(e.JSON)+len(ins))
+	out.JSON = append(append(append(out.JSON, e.JSON[:at]...), ins...), e.JSON[at:]...)
+	if e.dataAt > 0 {
+		out.dataAt = e.dataAt + int32(len(ins))
+	}
+	return &out, nil
 }

@@ -168,3 +168,25 @@ func TestDataOfTheEvent(t *testing.T) {
 		t.Errorf("text data: %q", got)
 	}
 }
+
+func TestWithExtension(t *testing.T) {
+	for _, attrs := range []event.Attributes{
+		{ID: "1", Source: "/s", Type: "t", Data: []byte(`{"a":1}`)},
+		{ID: "1", Source: "/s", Type: "t"},
+		{ID: "1", Source: "/s", Type: "t", DataBinary: []byte{0, 1}},
+	} {
+		ev, err := event.New(attrs)
+		require.NoError(t, err)
+		got, err := ev.WithExtension("ensuenote", `say "hi"`)
+		require.NoError(t, err)
+		back, err := event.ParseStructured(got.JSON, event.Limits{})
+		require.NoError(t, err, "%s", got.JSON)
+		require.Equal(t, string(ev.Data()), string(got.Data()))
+		require.Contains(t, string(back.JSON), `"ensuenote":"say \"hi\""`)
+		_, err = got.WithExtension("ensuenote", "again")
+		require.Error(t, err)
+	}
+	ev, _ := event.New(event.Attributes{ID: "1", Source: "/s", Type: "t"})
+	_, err := ev.WithExtension("Bad-Name", "x")
+	require.Error(t, err)
+}
