@@ -2,8 +2,8 @@ package event
 
 import (
 	"bytes"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/http"
 )
 
