@@ -70,13 +70,20 @@ func (in *Inferrer) Add(data []byte) error {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		if err == io.EOF {
+		var syntax *json.SyntaxError
+		switch {
+		case err == io.EOF:
 			return fmt.Errorf("%w: empty", ErrInvalidJSON)
+		case err == io.ErrUnexpectedEOF:
+			return fmt.Errorf("%w: cut short at byte %d", ErrInvalidJSON, len(data))
+		case errors.As(err, &syntax):
+			return fmt.Errorf("%w: at byte %d: %v", ErrInvalidJSON, syntax.Offset, err)
 		}
 		return fmt.Errorf("%w: %v", ErrInvalidJSON, err)
 	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: more than one value (text after offset %d)", ErrInvalidJSON, dec.InputOffset())
+		return fmt.Errorf("%w: more text after the value that ends at byte %d", ErrInvalidJSON, end)
 	}
 	in.root.add(v, &in.opts)
 	in.samples++

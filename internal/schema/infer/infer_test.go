@@ -481,6 +481,20 @@ func TestAddInvalidJSON(t *testing.T) {
 	}
 }
 
+func TestAddErrorMessages(t *testing.T) {
+	t.Parallel()
+	for data, want := range map[string]string{
+		``:                "sample is not valid JSON: empty",
+		`{"a":[1,2`:       "sample is not valid JSON: cut short at byte 9",
+		`{"a":1,}`:        "sample is not valid JSON: at byte 8: invalid character '}' looking for beginning of object key string",
+		`{"a":1} {"b":2}`: "sample is not valid JSON: more text after the value that ends at byte 7",
+		"{\"a\":\"\t\"}":  "sample is not valid JSON: at byte 7: invalid character '\\t' in string literal",
+	} {
+		err := infer.New(infer.Options{}).Add([]byte(data))
+		require.EqualError(t, err, want, "sample %q", data)
+	}
+}
+
 func TestAddAcceptsWhitespaceAround(t *testing.T) {
 	t.Parallel()
 	in := inferAll(t, infer.Options{}, " \n\t{\"a\":1}\r\n ")
