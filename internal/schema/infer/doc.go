@@ -15,7 +15,8 @@
 //
 // Memory is bounded by the shape of the data, not by the number of samples:
 // per field it keeps counts per JSON type, which string formats still hold,
-// and at most MaxEnum+1 distinct short strings.
+// and at most MaxEnum distinct strings of up to 64 bytes (the first value
+// past that settles that the field is no enum, and the set is dropped).
 //
 // Samples are decoded with encoding/json (numbers kept as text), not fastjson:
 // it rejects text that is not JSON, and it reads strings the way the

@@ -30,7 +30,9 @@ const (
 type Options struct {
 	// MaxEnum is the largest number of distinct values a string field may
 	// have and still become an enum. Default 10; a negative value turns
-	// enums off.
+	// enums off. A field becomes an enum only if it holds strings (or
+	// strings and null) without a format, each at most 64 bytes, and its
+	// values repeat: no more distinct values than half its samples.
 	MaxEnum int
 	// MinEnumSamples is the smallest number of string values a field must
 	// have had before it may become an enum. Default 20.
