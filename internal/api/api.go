@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ensue-dev/ensue/internal/event"
+	"github.com/ensue-dev/ensue/internal/registry"
 	"github.com/ensue-dev/ensue/internal/runtime"
 	"github.com/ensue-dev/ensue/internal/store"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	Store *store.Store
 	// Runtime runs flows; nil: the flow, run and dead-letter routes answer 503.
 	Runtime *runtime.Runtime
+	// Schemas validates events at ingest and serves the schema routes;
+	// nil: no validation, and the schema routes answer 503.
+	Schemas *registry.Registry
 	// MaxEventBytes bounds one event's JSON (default 1 MiB).
 	MaxEventBytes int
 	// MaxRequestBytes bounds one request body (default 16 MiB).
@@ -113,6 +117,7 @@ func New(cfg Config) *API {
 	}
 	m.HandleFunc("GET /v1/subscribe", a.subscribe)
 	a.routeFlows(m)
+	a.routeSchemas(m)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))

@@ -149,6 +149,9 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ev, err = event.ParseStructured(body, a.limits)
 	}
+	if err == nil {
+		ev, err = a.checkSchema(ns, ev)
+	}
 	if err != nil {
 		a.reject(w, problemOf(err))
 		return
@@ -199,6 +202,11 @@ func (a *API) ingestBatch(w http.ResponseWriter, r *http.Request, ns string, bod
 	if err != nil {
 		a.reject(w, problemOf(err))
 		return
+	}
+	for i, ev := range evs {
+		if perrs[i] == nil {
+			evs[i], perrs[i] = a.checkSchema(ns, ev)
+		}
 	}
 	if atomic {
 		for i, e := range perrs {

@@ -10,6 +10,7 @@ type metrics struct {
 	rejected    *prometheus.CounterVec
 	requests    *prometheus.HistogramVec
 	subscribers prometheus.Gauge
+	violations  *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -30,7 +31,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ensue_sse_subscribers", Help: "Open Server-Sent Events subscriptions.",
 		}),
+		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ensue_schema_violations_total", Help: "Schema violations found in events' data at ingest, by namespace and schema mode (warn: stored anyway; enforce: refused).",
+		}, []string{"namespace", "mode"}),
 	}
-	reg.MustRegister(m.appended, m.duplicates, m.rejected, m.requests, m.subscribers)
+	reg.MustRegister(m.appended, m.duplicates, m.rejected, m.requests, m.subscribers, m.violations)
 	return m
 }

@@ -75,7 +75,10 @@ func notFound(detail string) *Problem {
 func problemOf(err error) *Problem {
 	var ee *event.Error
 	var ve *eventlog.VersionError
+	var sv *ViolationError
 	switch {
+	case errors.As(err, &sv):
+		return sv.problem()
 	case errors.As(err, &ee):
 		p := &Problem{Title: ee.Title, Status: ee.Status, Detail: ee.Detail, Errors: ee.Errors}
 		switch ee.Status {

@@ -16,6 +16,8 @@ type FieldError struct {
 	// flow file), 1-based; 0 when it has no place there.
 	Line   int `json:"line,omitempty"`
 	Column int `json:"column,omitempty"`
+	// Keyword is the JSON Schema keyword a schema violation broke.
+	Keyword string `json:"keyword,omitempty"`
 }
 
 // Error is an invalid event or request. Status is the HTTP status it maps to:

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ensue-dev/ensue/internal/registry"
 	"github.com/ensue-dev/ensue/internal/runtime"
 )
 
@@ -47,4 +48,21 @@ func (s *kvSecrets) Get(ctx context.Context, key string) (string, error) {
 func (s *kvSecrets) Put(ctx context.Context, key, secret string) error {
 	_, err := s.kv.Put(ctx, key, []byte(secret))
 	return err
+}
+
+// openSchemaBucket opens the schema registry's bucket: one entry per
+// schema version, kept for ever.
+func openSchemaBucket(ctx context.Context, nc *nats.Conn, replicas int) (jetstream.KeyValue, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: registry.Bucket, Description: "Ensue's event schemas: one entry per version",
+		History: 1, Replicas: replicas, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("schema bucket %s: %w", registry.Bucket, err)
+	}
+	return kv, nil
 }

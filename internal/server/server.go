@@ -25,6 +25,7 @@ import (
 	"github.com/ensue-dev/ensue/internal/eventlog"
 	"github.com/ensue-dev/ensue/internal/flow"
 	"github.com/ensue-dev/ensue/internal/index"
+	"github.com/ensue-dev/ensue/internal/registry"
 	"github.com/ensue-dev/ensue/internal/runtime"
 	"github.com/ensue-dev/ensue/internal/store"
 	"github.com/ensue-dev/ensue/internal/webhook"
@@ -129,6 +130,7 @@ type Server struct {
 	indexer  *index.Indexer
 	store    *store.Store
 	runtime  *runtime.Runtime
+	schemas  *registry.Registry
 	flowDocs []flow.Document
 	http     *http.Server
 	ln       net.Listener
@@ -268,9 +270,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.applyFlowFiles()
 	}()
 
+	kv, err := openSchemaBucket(ctx, s.nc, s.cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	if s.schemas, err = registry.Open(ctx, registry.Config{KV: kv, Logger: s.log.With("service", "registry")}); err != nil {
+		return err
+	}
 	s.api = api.New(api.Config{
 		Store:           s.store,
 		Runtime:         s.runtime,
+		Schemas:         s.schemas,
 		MaxEventBytes:   s.cfg.MaxEventBytes,
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
 		Ready:           s.ready,
@@ -403,6 +413,9 @@ func (s *Server) teardown(ctx context.Context) error {
 		if err := s.runtime.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("flow runtime: %w", err))
 		}
+	}
+	if s.schemas != nil {
+		s.schemas.Close()
 	}
 	if s.store != nil {
 		s.store.Close()
