@@ -39,7 +39,9 @@ func (e *syntaxError) Unwrap() error { return ErrInvalidJSON }
 // characters) and its tree would still have to be converted into these
 // values, a second pass and a second set of allocations.
 func decodeJSON(b []byte) (any, error) {
-	d := decoder{b: b}
+	// One copy of the whole text: strings without escapes and numbers are
+	// slices of it, one allocation instead of one per string.
+	d := decoder{b: b, s: string(b)}
 	d.ws()
 	v, err := d.value(0)
 	if err != nil {
@@ -54,6 +56,7 @@ func decodeJSON(b []byte) (any, error) {
 
 type decoder struct {
 	b   []byte
+	s   string // the same bytes as b
 	i   int
 	buf []byte // scratch for strings with escapes
 }
@@ -202,7 +205,7 @@ func (d *decoder) str() (string, error) {
 		c := d.b[d.i]
 		switch {
 		case c == '"':
-			s := string(d.b[start:d.i])
+			s := d.s[start:d.i]
 			d.i++
 			return s, nil
 		case c == '\\' || c >= utf8.RuneSelf:
@@ -336,7 +339,7 @@ func (d *decoder) number() (any, error) {
 			return nil, d.errorf("invalid number: digits expected in the exponent")
 		}
 	}
-	return json.Number(d.b[start:d.i]), nil
+	return json.Number(d.s[start:d.i]), nil
 }
 
 func (d *decoder) digits() int {

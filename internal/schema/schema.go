@@ -15,6 +15,7 @@ import (
 // Schema is a compiled JSON Schema, safe for concurrent use.
 type Schema struct {
 	compiled *jsonschema.Schema
+	fast     *plan // nil when the schema uses keywords the fast path does not handle
 	doc      []byte // canonical JSON of the document
 }
 
@@ -97,7 +98,7 @@ func Compile(doc []byte) (s *Schema, err error) {
 	if err != nil {
 		return nil, compileError(err, w)
 	}
-	return &Schema{compiled: compiled, doc: canon}, nil
+	return &Schema{compiled: compiled, fast: buildPlan(compiled), doc: canon}, nil
 }
 
 // decodeSchemaDoc parses a schema document the way the jsonschema library
@@ -287,6 +288,9 @@ func compileError(err error, w *schemaWalk) *CompileError {
 			if len(vs) > 0 {
 				v := vs[0]
 				msg := fmt.Sprintf("invalid schema: %s (keyword %q); fix it so the document is a valid JSON Schema", v.Message, v.Keyword)
+				if v.Keyword == "format" && strings.HasSuffix(v.Message, " regex") {
+					msg = "invalid regular expression: patterns use Go's RE2 syntax (no lookaround or backreferences)"
+				}
 				if len(vs) > 1 {
 					msg += fmt.Sprintf(" (and %d more problems)", len(vs)-1)
 				}
@@ -295,15 +299,15 @@ func compileError(err error, w *schemaWalk) *CompileError {
 		}
 		return &CompileError{Message: "invalid schema: " + cleanURLs(sve.Err.Error()), Err: err}
 	case errors.As(err, &load):
-		ptr := ""
+		ptr, target := "", cleanURLs(load.URL)
 		for _, r := range w.refs {
-			target, _, _ := strings.Cut(r.value, "#")
-			if target != "" && strings.HasSuffix(load.URL, target) {
-				ptr = r.pointer
+			t, _, _ := strings.Cut(r.value, "#")
+			if t != "" && strings.HasSuffix(load.URL, t) {
+				ptr, target = r.pointer, r.value
 				break
 			}
 		}
-		return &CompileError{Pointer: ptr, Message: fmt.Sprintf("$ref to %q points outside this document; remote references are not fetched: copy the referenced schema into \"$defs\" and refer to it as \"#/$defs/<name>\"", cleanURLs(load.URL)), Err: err}
+		return &CompileError{Pointer: ptr, Message: fmt.Sprintf("$ref %q points outside this document; remote references are not fetched: copy the referenced schema into \"$defs\" and refer to it as \"#/$defs/<name>\"", target), Err: err}
 	case errors.As(err, &regex):
 		return &CompileError{Pointer: fragmentOf(regex.URL), Message: fmt.Sprintf("invalid regular expression %q: %v; patterns use Go's RE2 syntax (no lookaround or backreferences)", regex.Regex, regex.Err), Err: err}
 	case errors.As(err, &nf):

@@ -47,6 +47,9 @@ func (s *Schema) Validate(data []byte) ([]Violation, error) {
 			return nil, fmt.Errorf("schema: data is not valid JSON: %w", err)
 		}
 	}
+	if s.fast != nil && s.fast.valid(v, 0) {
+		return nil, nil
+	}
 	err := s.compiled.Validate(v)
 	if err == nil {
 		return nil, nil
