@@ -15,7 +15,7 @@ import (
 // Schema is a compiled JSON Schema, safe for concurrent use.
 type Schema struct {
 	compiled *jsonschema.Schema
-	fast     *plan // nil when the schema uses keywords the fast path does not handle
+	fast     *plan  // nil when the schema uses keywords the fast path does not handle
 	doc      []byte // canonical JSON of the document
 }
 
