@@ -114,21 +114,24 @@ func decode(b []byte, version int) (any, error) {
 		if err == io.EOF {
 			return nil, &InvalidSchemaError{Version: version, Err: errors.New("empty document")}
 		}
-		return nil, &InvalidSchemaError{Version: version, Offset: offset(err, d), Err: err}
+		return nil, &InvalidSchemaError{Version: version, Offset: offset(err, d, b), Err: err}
 	}
 	if _, err := d.Token(); err != io.EOF {
 		if err == nil {
 			err = errors.New("data after the schema")
 		}
-		return nil, &InvalidSchemaError{Version: version, Offset: offset(err, d), Err: err}
+		return nil, &InvalidSchemaError{Version: version, Offset: offset(err, d, b), Err: err}
 	}
 	return v, nil
 }
 
-func offset(err error, d *json.Decoder) int64 {
+func offset(err error, d *json.Decoder, b []byte) int64 {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		return se.Offset
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return int64(len(b))
 	}
 	return d.InputOffset()
 }

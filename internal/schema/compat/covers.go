@@ -124,7 +124,7 @@ func (c *checker) covers(w, n loc, path, hidden string) {
 	wm, wok := schemaObject(w.v)
 	nm, nok := schemaObject(n.v)
 	switch {
-	case n.v == false:
+	case c.trivial(c.w, w), n.v == false:
 		return
 	case !nok:
 		c.unprovable(path, "the schema of version "+strconv.Itoa(c.nVer), "it is neither an object nor a boolean")
@@ -134,9 +134,6 @@ func (c *checker) covers(w, n loc, path, hidden string) {
 		return
 	case w.v == false:
 		c.breaks(path, hidden, c.pick("the schema became `false`, which rejects every value", "the schema was `false` and now accepts values"))
-		return
-	}
-	if c.trivial(c.w, w) {
 		return
 	}
 

@@ -77,7 +77,7 @@ func typesOf(m map[string]any) kinds {
 }
 
 // String names the types in a message, such as "`null`, `string`"; a lone
-// kFraction is "non-integer `number`".
+// kFraction is "`number` (non-integer)".
 func (k kinds) String() string {
 	var names []string
 	for _, t := range typeNames {
@@ -87,7 +87,7 @@ func (k kinds) String() string {
 		case t.k == kInteger && k&kNumber == kInteger:
 			names = append(names, "`integer`")
 		case t.k == kNumber && k&kNumber == kFraction:
-			names = append(names, "non-integer `number`")
+			names = append(names, "`number` (non-integer)")
 		case t.k != kNumber && t.k != kInteger && k&t.k != 0:
 			names = append(names, "`"+t.name+"`")
 		}
