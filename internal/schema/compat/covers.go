@@ -118,7 +118,7 @@ func (c *checker) covers(w, n loc, path, hidden string) {
 		return // reported already, or being compared further up a recursive schema
 	}
 	c.seen[key] = true
-	if c.sameSchema(w, n) {
+	if !c.noShortcut && c.sameSchema(w, n) {
 		return
 	}
 	wm, wok := schemaObject(w.v)
