@@ -382,11 +382,16 @@ func (c *checker) objects(w, n loc, path, hidden string) {
 	}
 	c.counts(wm, nm, "minProperties", "maxProperties", path, hidden)
 
+	// patternProperties also exempt the names they match from
+	// additionalProperties, so on the narrower side they widen as much as
+	// they constrain.
 	wpp, npp := w.child("patternProperties"), n.child("patternProperties")
-	if wpp.v != nil && !(npp.v != nil && c.sameKeyword("patternProperties", wpp, npp)) {
+	samePP := (wpp.v == nil) == (npp.v == nil) && (wpp.v == nil || c.sameKeyword("patternProperties", wpp, npp))
+	switch wap := w.child("additionalProperties"); {
+	case samePP:
+	case wpp.v != nil || (wap.v != nil && !c.trivial(c.w, wap)):
 		c.unprovable(path+"/patternProperties", "`patternProperties`", "the versions differ and the checker compares `patternProperties` only for equality")
-	}
-	if npp.v != nil && hidden == "" && !(wpp.v != nil && c.sameKeyword("patternProperties", wpp, npp)) {
+	case hidden == "":
 		hidden = "`patternProperties` at " + pathText(path)
 	}
 
