@@ -15,6 +15,22 @@ import (
 // for any caller.
 const maxDepth = 128
 
+// maxExponent bounds the exponent of numbers handed to the jsonschema
+// library; float64 itself ends near 1e308.
+const maxExponent = 1000
+
+// maxNumberLen bounds the length of a number's text for the same reason:
+// big.Rat parses digits in more than linear time.
+const maxNumberLen = 400
+
+// hugeNumber is a number whose exponent exceeds maxExponent or whose text
+// exceeds maxNumberLen. The library
+// sees an unknown type and reports it where it is, without arithmetic.
+type hugeNumber string
+
+// MarshalJSON keeps the number as written in canonical documents.
+func (n hugeNumber) MarshalJSON() ([]byte, error) { return []byte(n), nil }
+
 // ErrInvalidJSON is wrapped by the errors of Validate when the data is not
 // JSON, and by those of Compile and Canonical when the document is not.
 var ErrInvalidJSON = errors.New("invalid JSON")
@@ -335,9 +351,18 @@ func (d *decoder) number() (any, error) {
 		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
 			d.i++
 		}
+		expStart := d.i
 		if d.digits() == 0 {
 			return nil, d.errorf("invalid number: digits expected in the exponent")
 		}
+		if exp, err := strconv.Atoi(d.s[expStart:d.i]); err != nil || exp > maxExponent {
+			// The library compares numbers as big.Rat, which for 1e999999999
+			// means computing 10^999999999: never hand it such a number.
+			return hugeNumber(d.s[start:d.i]), nil
+		}
+	}
+	if d.i-start > maxNumberLen {
+		return hugeNumber(d.s[start:d.i]), nil
 	}
 	return json.Number(d.s[start:d.i]), nil
 }

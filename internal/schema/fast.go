@@ -223,6 +223,8 @@ func (p *plan) valid(v any, hops int) bool {
 		return p.stringOK(v)
 	case json.Number:
 		return p.numberOK(v)
+	case hugeNumber:
+		return false
 	}
 	return true
 }

@@ -112,11 +112,39 @@ func decodeSchemaDoc(doc []byte) (any, error) {
 	if err != nil {
 		return nil, &CompileError{Message: "the document is not valid JSON: " + err.Error(), Err: err}
 	}
+	if ptr, ok := findHugeNumber(v, ""); ok {
+		return nil, &CompileError{Pointer: ptr, Message: fmt.Sprintf("number exponent beyond ±%d or longer than %d characters; write the number in float64 range", maxExponent, maxNumberLen)}
+	}
 	switch v.(type) {
 	case map[string]any, bool:
 		return v, nil
 	}
 	return nil, &CompileError{Message: fmt.Sprintf("a schema must be a JSON object (or true/false), not %s", jsonTypeName(v))}
+}
+
+func findHugeNumber(v any, ptr string) (string, bool) {
+	switch v := v.(type) {
+	case hugeNumber:
+		return ptr, true
+	case []any:
+		for i, e := range v {
+			if p, ok := findHugeNumber(e, ptr+"/"+strconv.Itoa(i)); ok {
+				return p, true
+			}
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if p, ok := findHugeNumber(v[k], ptr+"/"+escapeToken(k)); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }
 
 // checkDraft refuses documents whose root $schema names a draft other than

@@ -246,6 +246,23 @@ func TestValidateInvalidJSON(t *testing.T) {
 	}
 }
 
+func TestValidateHugeExponent(t *testing.T) {
+	t.Parallel()
+	order := compileFile(t, "order")
+	vs, err := order.Validate([]byte(withOrder(t, map[string]string{"total": "1e999999999"})))
+	require.NoError(t, err)
+	require.Equal(t, []schema.Violation{{Pointer: "/data/total", Keyword: "type", Message: "number is out of range (exponent beyond ±1000 or more than 400 characters)"}}, vs)
+
+	_, err = schema.Compile([]byte(`{"properties":{"a":{"minLength":1e999999999}}}`))
+	var ce *schema.CompileError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "/properties/a/minLength", ce.Pointer)
+
+	c, err := schema.Canonical([]byte(`{"a": 1e999999999}`))
+	require.NoError(t, err)
+	require.Equal(t, `{"a":1e999999999}`, string(c))
+}
+
 func TestValidatePointerEscaping(t *testing.T) {
 	t.Parallel()
 	s, err := schema.Compile([]byte(`{"properties":{"a/b":{"type":"string"},"c~d":{"type":"string"}},"additionalProperties":false}`))

@@ -305,6 +305,12 @@ func (f *flattener) leaf(e *jsonschema.ValidationError) {
 		} else {
 			f.add(ptr, "false", "no value is allowed here")
 		}
+	case *kind.InvalidJsonValue:
+		if _, ok := k.Value.(hugeNumber); ok {
+			f.add(ptr, "type", fmt.Sprintf("number is out of range (exponent beyond ±%d or more than %d characters)", maxExponent, maxNumberLen))
+		} else {
+			f.add(ptr, "type", "is not a JSON value")
+		}
 	case *kind.RefCycle:
 		f.add(ptr, "$ref", "the schema's $ref loops back on itself without consuming any data")
 	default:
