@@ -27,8 +27,6 @@ func rat(v any) (*big.Rat, bool) {
 	return r, ok
 }
 
-func isInt(r *big.Rat) bool { return r.IsInt() }
-
 // jsonEqual is JSON Schema equality: numbers by value (1 == 1.0), objects
 // regardless of member order.
 func jsonEqual(a, b any) bool {
