@@ -14,10 +14,13 @@
 //
 // Validate is on the ingest hot path. It decodes the data with its own strict
 // single-pass decoder straight into the values jsonschema/v6 expects
-// (map[string]any, []any, json.Number, string, bool, nil) and turns the
-// library's nested error tree into a flat list of Violations, each a pointer
-// into the event (/data/...), the failing keyword and a short message in our
-// own words. BenchmarkValidate measures it.
+// (map[string]any, []any, json.Number, string, bool, nil), then asks a
+// non-allocating plan built from the compiled schema whether the data is
+// certainly valid (fast.go); only when it is not sure — or the data is
+// invalid — does the library validate, and its nested error tree becomes a
+// flat list of Violations, each a pointer into the event (/data/...), the
+// failing keyword and a short message in our own words. BenchmarkValidate
+// measures it; FuzzValidate holds the plan to the library's verdict.
 //
 // Canonical gives a document's compact, key-sorted form: documents that differ
 // only in whitespace or key order are the same schema to the registry.
@@ -28,6 +31,7 @@
 // internal/schema/infer (inferring a schema from sample events); this package
 // does not import them.
 //
-// It imports the standard library, github.com/santhosh-tekuri/jsonschema/v6
-// and github.com/valyala/fastjson, and nothing else in Ensue.
+// It may import the standard library, github.com/santhosh-tekuri/jsonschema/v6
+// and github.com/valyala/fastjson (today it needs no fastjson: see decode.go),
+// and nothing else in Ensue.
 package schema
