@@ -9,6 +9,7 @@ import (
 
 	"github.com/ensue-dev/ensue/internal/event"
 	"github.com/ensue-dev/ensue/internal/eventlog"
+	"github.com/ensue-dev/ensue/internal/registry"
 	"github.com/ensue-dev/ensue/internal/store"
 )
 
@@ -75,10 +76,10 @@ func notFound(detail string) *Problem {
 func problemOf(err error) *Problem {
 	var ee *event.Error
 	var ve *eventlog.VersionError
-	var sv *ViolationError
+	var sv *registry.ViolationError
 	switch {
 	case errors.As(err, &sv):
-		return sv.problem()
+		return violationProblem(sv)
 	case errors.As(err, &ee):
 		p := &Problem{Title: ee.Title, Status: ee.Status, Detail: ee.Detail, Errors: ee.Errors}
 		switch ee.Status {

@@ -24,58 +24,28 @@ var (
 	typeInvalidSchema   = problemBase + "invalid-schema"
 )
 
-// violationsExtension carries, in warn mode, what an event's data broke.
-const violationsExtension = "ensueviolations"
-
-// ViolationError is an event whose data breaks its schema in enforce mode.
-type ViolationError struct {
-	registry.Outcome
-}
-
-func (e *ViolationError) Error() string {
-	return fmt.Sprintf("the data does not match schema %s version %d (%d violation(s))", e.Type, e.Version, len(e.Violations))
-}
-
-func (e *ViolationError) problem() *Problem {
+// violationProblem is the 422 of an event refused in enforce mode.
+func violationProblem(e *registry.ViolationError) *Problem {
 	p := &Problem{Type: typeSchemaViolation, Title: "Schema violation", Status: http.StatusUnprocessableEntity,
 		Detail: fmt.Sprintf("the event's data does not match schema %q version %d (%d violation(s)); fix the data, or pin another version with dataschema /v1/schemas/%s/versions/N",
-			e.Type, e.Version, len(e.Violations), pathEscape(e.Type))}
+			e.Type, e.Version, len(e.Violations), registry.PathEscape(e.Type))}
 	for _, v := range e.Violations {
 		p.Errors = append(p.Errors, event.FieldError{Pointer: v.Pointer, Keyword: v.Keyword, Message: v.Message})
 	}
 	return p
 }
 
-func pathEscape(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "%", "%25"), "/", "%2F")
-}
-
-// checkSchema validates an event's data when its namespace asks for it: in
-// enforce mode a violation refuses the event (*ViolationError); in warn mode
-// the event is stored carrying its violations.
+// checkSchema validates an event's data when its namespace asks for it
+// (see registry.Check), counting the violations.
 func (a *API) checkSchema(ns string, ev *event.Event) (*event.Event, error) {
 	if a.cfg.Schemas == nil {
 		return ev, nil
 	}
-	out := a.cfg.Schemas.Validate(ns, ev)
-	if len(out.Violations) == 0 {
-		return ev, nil
+	out, o, err := a.cfg.Schemas.Check(ns, ev)
+	if n := len(o.Violations); n > 0 {
+		a.metrics.violations.WithLabelValues(ns, o.Mode).Add(float64(n))
 	}
-	a.metrics.violations.WithLabelValues(ns, out.Mode).Add(float64(len(out.Violations)))
-	if out.Mode == registry.ModeEnforce {
-		return nil, &ViolationError{Outcome: out}
-	}
-	note, err := json.Marshal(struct {
-		Schema     string             `json:"schema"`
-		Violations []schema.Violation `json:"violations"`
-	}{fmt.Sprintf("/v1/schemas/%s/versions/%d", pathEscape(out.Type), out.Version), out.Violations})
-	if err != nil {
-		return ev, nil
-	}
-	if annotated, err := ev.WithExtension(violationsExtension, string(note)); err == nil {
-		return annotated, nil
-	}
-	return ev, nil
+	return out, err
 }
 
 func (a *API) routeSchemas(m *http.ServeMux) {

@@ -570,3 +570,43 @@ func pinned(ds string) (typ string, n int, ok bool) {
 	}
 	return t, n, true
 }
+
+// ViolationsExtension carries, in warn mode, what an event's data broke.
+const ViolationsExtension = "ensueviolations"
+
+// ViolationError is an event whose data breaks its schema in enforce mode.
+type ViolationError struct {
+	Outcome
+}
+
+func (e *ViolationError) Error() string {
+	return fmt.Sprintf("the data does not match schema %s version %d (%d violation(s))", e.Type, e.Version, len(e.Violations))
+}
+
+// PathEscape escapes a type as one segment of a URL path.
+func PathEscape(s string) string { return url.PathEscape(s) }
+
+// Check applies the namespace's schema mode to an event: in enforce mode a
+// violation refuses it (*ViolationError); in warn mode it is returned
+// carrying its violations in the ensueviolations extension (the schema
+// version and the violations, as JSON). The Outcome says what was found.
+func (r *Registry) Check(ns string, ev *event.Event) (*event.Event, Outcome, error) {
+	o := r.Validate(ns, ev)
+	if len(o.Violations) == 0 {
+		return ev, o, nil
+	}
+	if o.Mode == ModeEnforce {
+		return nil, o, &ViolationError{Outcome: o}
+	}
+	note, err := json.Marshal(struct {
+		Schema     string             `json:"schema"`
+		Violations []schema.Violation `json:"violations"`
+	}{fmt.Sprintf("/v1/schemas/%s/versions/%d", PathEscape(o.Type), o.Version), o.Violations})
+	if err != nil {
+		return ev, o, nil
+	}
+	if annotated, err := ev.WithExtension(ViolationsExtension, string(note)); err == nil {
+		return annotated, o, nil
+	}
+	return ev, o, nil
+}

@@ -290,3 +290,42 @@ func TestBadSchemasAreRefused(t *testing.T) {
 	c.want("PUT", "/v1/namespaces/default/settings", `{"schema_mode": "strict"}`, 400, nil)
 	c.want("PUT", "/v1/schemas/t/compatibility", `{"compatibility": "sideways"}`, 400, nil)
 }
+
+// TestFlowsEmitUnderTheSameSchemas: in enforce mode, an event a flow emits
+// meets its type's schema like a producer's; a bad one dead-letters the run.
+func TestFlowsEmitUnderTheSameSchemas(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	c := client{t: t, base: srv.URL}
+	c.want("PUT", "/v1/schemas/order.flagged", `{"type": "object", "properties": {"total": {"type": "integer"}}, "required": ["total"]}`, 201, nil)
+	c.want("PUT", "/v1/namespaces/default/settings", `{"schema_mode": "enforce"}`, 200, nil)
+	status, b := c.do("PUT", "/v1/flows/flag", "application/yaml", `
+name: flag
+on: {type: order.placed}
+steps:
+  - id: flag
+    emit: {type: order.flagged, data: '{"total": string(event.data.total)}'}
+`)
+	require.Equal(t, 201, status, "%s", b)
+	var res struct {
+		Position uint64 `json:"position"`
+	}
+	c.want("POST", "/v1/events", event("f1", `{"total": 5}`), 200, &res)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var run struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		}
+		status, b := c.do("GET", fmt.Sprintf("/v1/runs/flag-%d", res.Position), "", "")
+		if status == 200 {
+			require.NoError(t, json.Unmarshal(b, &run))
+			if run.Status == "dead_lettered" {
+				require.Contains(t, run.Error, "does not match its schema")
+				return
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "run not dead-lettered: %s", b)
+		time.Sleep(10 * time.Millisecond)
+	}
+}

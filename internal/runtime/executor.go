@@ -263,6 +263,11 @@ func (rt *Runtime) runEmit(ctx context.Context, run *Run, c *flow.Compiled, i in
 	if err != nil {
 		return nil, &stepFailure{msg: fmt.Sprintf("step %s: the event to emit is not valid: %v", sd.ID, err)}
 	}
+	if rt.cfg.CheckEmitted != nil {
+		if ev, err = rt.cfg.CheckEmitted(run.Namespace, ev); err != nil {
+			return nil, &stepFailure{msg: fmt.Sprintf("step %s: the event to emit does not match its schema: %v", sd.ID, err)}
+		}
+	}
 	res, err := rec.now(ctx, ev)
 	if err != nil {
 		return nil, err

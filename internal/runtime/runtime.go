@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ensue-dev/ensue/internal/clock"
+	"github.com/ensue-dev/ensue/internal/event"
 	"github.com/ensue-dev/ensue/internal/eventlog"
 	"github.com/ensue-dev/ensue/internal/flow"
 	"github.com/ensue-dev/ensue/internal/store"
@@ -56,6 +57,10 @@ type Config struct {
 	// Leader, when several nodes share the log, elects the one that runs
 	// steps. Nil: this node always does (the embedded log has one node).
 	Leader Leader
+	// CheckEmitted, when set, checks an event a flow emits as ingest checks
+	// a producer's (its schema): an error refuses it, and the run is
+	// dead-lettered with it; it may return the event annotated.
+	CheckEmitted func(ns string, ev *event.Event) (*event.Event, error)
 	// Registry receives the per-flow metrics. Default: a new registry.
 	Registry prometheus.Registerer
 	// WaitTimeout bounds how long an API change waits for the engine to

@@ -233,6 +233,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	kv, err := openSchemaBucket(ctx, s.nc, s.cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	if s.schemas, err = registry.Open(ctx, registry.Config{KV: kv, Logger: s.log.With("service", "registry")}); err != nil {
+		return err
+	}
 	if !s.cfg.NoFlows {
 		secrets, err := openSecrets(ctx, s.nc, s.cfg.Replicas)
 		if err != nil {
@@ -244,6 +251,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			// The engine reads what the index has applied, this node's
 			// appends from memory: no second reader of the whole log.
 			Feed: s.store,
+			// What flows emit meets the same schemas as what producers send.
+			CheckEmitted: func(ns string, ev *event.Event) (*event.Event, error) {
+				out, _, err := s.schemas.Check(ns, ev)
+				return out, err
+			},
 		}
 		if s.cfg.NATSURL != "" {
 			// Several nodes may share this log: one runs the steps.
@@ -270,13 +282,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.applyFlowFiles()
 	}()
 
-	kv, err := openSchemaBucket(ctx, s.nc, s.cfg.Replicas)
-	if err != nil {
-		return err
-	}
-	if s.schemas, err = registry.Open(ctx, registry.Config{KV: kv, Logger: s.log.With("service", "registry")}); err != nil {
-		return err
-	}
 	s.api = api.New(api.Config{
 		Store:           s.store,
 		Runtime:         s.runtime,
