@@ -72,6 +72,7 @@ Run a server with 'ensue serve'; the other commands talk to one over HTTP
 		newBenchCommand(),
 	)
 	root.AddCommand(a.applyCommand(), a.flowsCommand(), a.runsCommand(), a.deadLettersCommand())
+	root.AddCommand(a.schemasCommand())
 	return root, a
 }
 
