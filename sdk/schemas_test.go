@@ -317,3 +317,54 @@ func ExampleClient_RegisterSchema() {
 	// version 1 created false
 	// /properties/method property `method` became required: events valid under version 1 would be rejected by version 2
 }
+
+func ExampleClient_InferSchema() {
+	ctx := context.Background()
+	c := sdk.New(serverURL, sdk.WithNamespace("example-infer"))
+	for _, total := range []int{1250, 90} {
+		ev := sdk.Event{Source: "/shop", Type: "order.placed", Subject: "order-1", Data: map[string]any{"total": total}}
+		if _, err := c.Append(ctx, ev); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+	}
+
+	inf, err := c.InferSchema(ctx, "order.placed", 0)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Printf("from %d events:\n%s", inf.Samples, inf.Document)
+	if _, err := c.RegisterSchema(ctx, "order.placed", inf.Document, false); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+
+	if _, err := c.SetNamespaceSettings(ctx, sdk.NamespaceSettings{SchemaMode: sdk.SchemaModeEnforce}); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	_, err = c.Append(ctx, sdk.Event{Source: "/shop", Type: "order.placed", Subject: "order-2", Data: map[string]any{"total": "a lot"}})
+	if p, ok := errors.AsType[*sdk.Problem](err); ok && p.Type == sdk.ProblemSchemaViolation {
+		for _, fe := range p.Errors {
+			fmt.Printf("refused: %s: %s\n", fe.Pointer, fe.Message)
+		}
+	}
+	// Output:
+	// from 2 events:
+	// {
+	//   "$schema": "https://json-schema.org/draft/2020-12/schema",
+	//   "title": "order.placed",
+	//   "description": "Inferred from 2 events",
+	//   "type": "object",
+	//   "properties": {
+	//     "total": {
+	//       "type": "integer"
+	//     }
+	//   },
+	//   "required": [
+	//     "total"
+	//   ]
+	// }
+	// refused: /data/total: must be integer but is string
+}
