@@ -74,12 +74,19 @@ type incompatibleErr struct {
 }
 
 func (e incompatibleErr) Error() string {
-	s := fmt.Sprintf("%s breaks the %s compatibility of %s in %d place(s) (listed above)", e.file, e.mode, e.typ, e.changes)
+	mode, keep := "compatibility mode", "the latest version"
+	if e.mode != "" {
+		mode = e.mode + " compatibility"
+	}
+	if e.latest > 0 {
+		keep = fmt.Sprintf("version %d", e.latest)
+	}
+	s := fmt.Sprintf("%s breaks the %s of %s in %d place(s) (listed above)", e.file, mode, e.typ, e.changes)
 	if !e.push {
 		return s
 	}
-	return s + fmt.Sprintf("; nothing was registered. Keep what version %d allows, choose another mode with 'ensue schemas compatibility %s MODE', or register anyway with --force",
-		e.latest, e.typ)
+	return s + fmt.Sprintf("; nothing was registered. Keep what %s allows, choose another mode with 'ensue schemas compatibility %s MODE', or register anyway with --force",
+		keep, e.typ)
 }
 
 // writeSchemaChanges lists breaking changes, one a line, as "pointer: message".
@@ -129,7 +136,7 @@ breaking change listed as FILE: pointer: message, unless --force is given.`,
 			reg, err := c.RegisterSchema(cmd.Context(), typ, doc, force)
 			if ie, ok := errors.AsType[*sdk.IncompatibleSchemaError](err); ok {
 				writeSchemaChanges(cmd.ErrOrStderr(), fileName(args[0]), ie.Changes)
-				e := incompatibleErr{typ: typ, file: fileName(args[0]), mode: "its", changes: len(ie.Changes), push: true}
+				e := incompatibleErr{typ: typ, file: fileName(args[0]), changes: len(ie.Changes), push: true}
 				// The problem names neither the mode nor the version:
 				// ask, to say what to keep.
 				if s, serr := c.Schema(cmd.Context(), typ); serr == nil {
