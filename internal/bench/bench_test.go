@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ensue-dev/ensue/internal/schema"
 )
 
 func TestRunIngestSmoke(t *testing.T) {
@@ -38,13 +41,17 @@ func TestRunIngestSmoke(t *testing.T) {
 	require.Contains(t, report, "ratio b/a (median of paired): ")
 	require.Contains(t, report, "ratio b'/a")
 	require.Contains(t, report, "ratio c/a")
+	require.Contains(t, report, "ratio s/s0 (median of paired): ")
+	require.Contains(t, report, "ratio s/a")
 	require.Contains(t, report, "RSS after 10,000 events")
-	for _, row := range []string{"(a)", "(b)", "(b')", "(c)  HTTP single", "p50", "p99", "read global log", "read one stream", "(b)  CPU per event, µs", "CPU per event of (b) over (a)'s"} {
+	for _, row := range []string{"(a)", "(b)", "(b')", "(c)  HTTP single", "p50", "p99", "read global log", "read one stream", "(b)  CPU per event, µs", "CPU per event of (b) over (a)'s",
+		"(s0) as (b), orders", "(s)  as (b), orders, schema enforced", "(s)  CPU per event, µs", "CPU per event of (s) over (s0)'s"} {
 		require.Contains(t, report, row)
 	}
 	// Every read phase read everything it asked for.
 	require.Contains(t, progress.String(), "read global log: ")
 	require.Contains(t, progress.String(), "(3,000 events)")
+	require.Contains(t, progress.String(), "an invalid order was refused")
 	require.NotContains(t, report, " n/a ")
 }
 
@@ -227,14 +234,15 @@ func TestRunIngestSmokeChildServer(t *testing.T) {
 	t.Parallel()
 	var out, progress bytes.Buffer
 	cfg := IngestConfig{
-		Repetitions:   1,
-		Events:        2000,
-		SingleEvents:  500,
-		Streams:       200,
-		RSSEvents:     5000,
-		Settle:        50 * time.Millisecond,
-		ServerCommand: []string{os.Args[0], serveArg},
-		Progress:      &progress,
+		Repetitions:    1,
+		Events:         2000,
+		SingleEvents:   500,
+		Streams:        200,
+		RSSEvents:      5000,
+		NoSchemaPhases: true,
+		Settle:         50 * time.Millisecond,
+		ServerCommand:  []string{os.Args[0], serveArg},
+		Progress:       &progress,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -245,4 +253,59 @@ func TestRunIngestSmokeChildServer(t *testing.T) {
 	t.Logf("report:\n%s", report)
 	require.Contains(t, report, "ratio b/a (median of paired): ")
 	require.Contains(t, report, "VmRSS of the server's own process")
+	require.NotContains(t, report, "(s0)")
+}
+
+// The orders of the schema phases are valid under the schema the bench
+// registers (a 422 would fail the bench), unique, and of the configured
+// size, down to the smallest size allowed.
+func TestOrdersAreValidAndSized(t *testing.T) {
+	t.Parallel()
+	def := IngestConfig{}
+	def.setDefaults()
+	smallest := minPayloadBytes(&def)
+	require.LessOrEqual(t, smallest, def.PayloadBytes, "the default payload must hold an order")
+	for _, size := range []int{smallest, def.PayloadBytes, 4096} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			t.Parallel()
+			cfg := IngestConfig{PayloadBytes: size}
+			cfg.setDefaults()
+			require.NoError(t, cfg.validate())
+			s, err := schema.Compile(orderSchema(cfg.PayloadBytes))
+			require.NoError(t, err)
+			g := newGenerator(&cfg)
+			w := g.orders("s1", 2000, 100, g.picker().next)
+			ids := map[string]bool{}
+			items := map[int]int{}
+			for _, body := range w.bodies {
+				var evs []json.RawMessage
+				require.NoError(t, json.Unmarshal(body, &evs))
+				for _, raw := range evs {
+					require.Len(t, raw, size)
+					var ev struct {
+						ID, Type string
+						Data     json.RawMessage
+					}
+					require.NoError(t, json.Unmarshal(raw, &ev))
+					require.Equal(t, orderType, ev.Type)
+					require.False(t, ids[ev.ID], "duplicate id %s", ev.ID)
+					ids[ev.ID] = true
+					vs, err := s.Validate(ev.Data)
+					require.NoError(t, err)
+					require.Empty(t, vs, "%s", ev.Data)
+					var o struct{ Items []any }
+					require.NoError(t, json.Unmarshal(ev.Data, &o))
+					items[len(o.Items)]++
+				}
+			}
+			require.Len(t, ids, 2000)
+			require.Len(t, items, orderMaxItems, "orders of every item count")
+			// The largest order fits the smallest size.
+			big := g.appendOrder(nil, "s1", 1999, g.streams[len(g.streams)-1], largestOrder(g.placedBy), size)
+			require.Len(t, big, size)
+		})
+	}
+	cfg := IngestConfig{NoSchemaPhases: true}
+	cfg.setDefaults()
+	require.Less(t, minPayloadBytes(&cfg), smallest, "without the schema phases, (b)'s events set the smallest size")
 }

@@ -47,6 +47,49 @@ func newClient(base, ns string, conns int) *client {
 
 func (c *client) close() { c.http.CloseIdleConnections() }
 
+// in returns a client of the same server in namespace ns, sharing c's
+// connections.
+func (c *client) in(ns string) *client {
+	d := *c
+	d.ns = ns
+	return &d
+}
+
+// send sends one request with body (of content type ct) and reads the
+// whole answer into buf; it returns the answer's status.
+func (c *client) send(ctx context.Context, method, path, ct string, body []byte, buf *bytes.Buffer) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", ct)
+	req.Header["Ensue-Namespace"] = []string{c.ns}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, &requestError{what: method + " " + path, err: err}
+	}
+	defer resp.Body.Close()
+	buf.Reset()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return 0, &requestError{what: method + " " + path, err: fmt.Errorf("read the answer: %w", err)}
+	}
+	return resp.StatusCode, nil
+}
+
+// put sends body (JSON) to path with PUT; created and unchanged (201, 200)
+// both do.
+func (c *client) put(ctx context.Context, path string, body []byte) error {
+	var buf bytes.Buffer
+	status, err := c.send(ctx, http.MethodPut, path, "application/json", body, &buf)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK && status != http.StatusCreated {
+		return &requestError{what: "PUT " + path, status: status, body: clip(buf.String(), 300)}
+	}
+	return nil
+}
+
 // requestError is a request that did not get the answer it needed.
 type requestError struct {
 	what   string

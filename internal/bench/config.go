@@ -48,7 +48,13 @@ type IngestConfig struct {
 	// resident memory is read. Default 1,000,000; negative skips the RSS run.
 	RSSEvents int
 	// Namespace the events go to (Ensue-Namespace header). Default "bench".
+	// The schema phases use "<Namespace>-noschema" and "<Namespace>-schema".
 	Namespace string
+	// NoSchemaPhases skips the schema phases (s0, s), which append (b)'s
+	// workload with order-shaped data to a namespace that validates nothing
+	// and to one that enforces a schema, to measure what validation costs.
+	// Default false: they run.
+	NoSchemaPhases bool
 	// ServerURL, when set, benchmarks the Ensue server at that base URL
 	// (e.g. http://127.0.0.1:7600) instead of starting one in this process.
 	// Its RSS is then read from its /metrics (process_resident_memory_bytes),
@@ -134,6 +140,8 @@ func (c *IngestConfig) validate() error {
 	}
 	if !namespaceRE.MatchString(c.Namespace) {
 		errs = append(errs, fmt.Errorf("namespace %q is not a namespace: use 1 to 63 lowercase letters, digits and '-'", c.Namespace))
+	} else if longest := len(c.Namespace + noSchemaSuffix); !c.NoSchemaPhases && longest > 63 {
+		errs = append(errs, fmt.Errorf("namespace %q is too long for the schema phases' namespace %q (%d characters, at most 63): shorten it or skip the schema phases", c.Namespace, c.Namespace+noSchemaSuffix, longest))
 	}
 	if c.ServerURL != "" {
 		u, err := url.Parse(c.ServerURL)

@@ -25,16 +25,18 @@ const (
 // run id, a tag per phase and repetition, a counter), so no event is ever a
 // duplicate, also against a server that already holds an earlier run.
 type generator struct {
-	size    int
-	runID   string
-	time    string
-	streams []string // stream names, by index
+	size     int
+	runID    string
+	time     string
+	placedBy time.Time // the orders' latest placed_at
+	streams  []string  // stream names, by index
 }
 
 func newGenerator(cfg *IngestConfig) *generator {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	g := &generator{size: cfg.PayloadBytes, runID: hex.EncodeToString(b[:]), time: time.Now().UTC().Format(time.RFC3339Nano)}
+	now := time.Now().UTC()
+	g := &generator{size: cfg.PayloadBytes, runID: hex.EncodeToString(b[:]), time: now.Format(time.RFC3339Nano), placedBy: now.Truncate(time.Second)}
 	g.streams = make([]string, cfg.Streams)
 	width := len(strconv.Itoa(cfg.Streams - 1))
 	for i := range g.streams {
@@ -43,14 +45,21 @@ func newGenerator(cfg *IngestConfig) *generator {
 	return g
 }
 
-// minPayloadBytes is the size of the bench's largest event with no padding.
+// minPayloadBytes is the size of the bench's largest event with no padding
+// (an order's, when the schema phases run).
 func minPayloadBytes(cfg *IngestConfig) int {
-	g := &generator{runID: "00000000", time: time.Now().UTC().Format(time.RFC3339Nano)}
+	now := time.Now().UTC()
+	g := &generator{runID: "00000000", time: now.Format(time.RFC3339Nano)}
 	name := fmt.Sprintf("bench-one-%d", max(cfg.Repetitions, 1)) // the longest stream name used
 	if n := len(fmt.Sprintf("bench-%d", max(cfg.Streams, 1))); n > len(name) {
 		name = fmt.Sprintf("bench-%0*d", n-len("bench-"), 0)
 	}
-	return len(g.appendEvent(nil, "rss-99", math.MaxInt32, name, 0))
+	n := len(g.appendEvent(nil, "rss-99", math.MaxInt32, name, 0))
+	if !cfg.NoSchemaPhases {
+		// Orders are numbered from 0 in each phase.
+		n = max(n, len(g.appendOrder(nil, fmt.Sprintf("s%d", max(cfg.Repetitions, 1)), max(cfg.Events-1, 0), name, largestOrder(now), 0)))
+	}
+	return n
 }
 
 // appendEvent appends event n of the phase tagged tag, in stream subject,
@@ -63,6 +72,24 @@ func (g *generator) appendEvent(b []byte, tag string, n int, subject string, siz
 // negative) in data as "sent": the time it was sent, in Unix nanoseconds.
 func (g *generator) appendTyped(b []byte, typ, tag string, n int, subject string, sent int64, size int) []byte {
 	start := len(b)
+	b = g.appendEnvelope(b, typ, tag, n, subject)
+	b = append(b, `{"n":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	if sent >= 0 {
+		b = append(b, `,"sent":`...)
+		b = strconv.AppendInt(b, sent, 10)
+	}
+	b = append(b, `,"pad":"`...)
+	const tail = `"}}`
+	for pad := size - (len(b) - start) - len(tail); pad > 0; pad-- {
+		b = append(b, 'x')
+	}
+	return append(b, tail...)
+}
+
+// appendEnvelope appends the CloudEvents attributes of event n of the
+// phase tagged tag, up to and including `"data":`.
+func (g *generator) appendEnvelope(b []byte, typ, tag string, n int, subject string) []byte {
 	b = append(b, `{"specversion":"1.0","id":"`...)
 	b = append(b, g.runID...)
 	b = append(b, '-')
@@ -75,18 +102,7 @@ func (g *generator) appendTyped(b []byte, typ, tag string, n int, subject string
 	b = append(b, subject...)
 	b = append(b, `","time":"`...)
 	b = append(b, g.time...)
-	b = append(b, `","datacontenttype":"application/json","data":{"n":`...)
-	b = strconv.AppendInt(b, int64(n), 10)
-	if sent >= 0 {
-		b = append(b, `,"sent":`...)
-		b = strconv.AppendInt(b, sent, 10)
-	}
-	b = append(b, `,"pad":"`...)
-	const tail = `"}}`
-	for pad := size - (len(b) - start) - len(tail); pad > 0; pad-- {
-		b = append(b, 'x')
-	}
-	return append(b, tail...)
+	return append(b, `","datacontenttype":"application/json","data":`...)
 }
 
 // streamPicker chooses each event's stream, uniformly at random with a
@@ -164,6 +180,15 @@ func (g *generator) batches(tag string, n, size int, pick func() string) *worklo
 
 // typedBatches is batches of events of type typ.
 func (g *generator) typedBatches(typ, tag string, n, size int, pick func() string) *workload {
+	return g.batchesOf(n, size, pick, func(b []byte, i int, subject string) []byte {
+		return g.appendTyped(b, typ, tag, i, subject, -1, g.size)
+	})
+}
+
+// batchesOf builds n events in request bodies of size events each (a JSON
+// array), choosing each event's stream with pick and appending event i
+// with appendOne, in one allocation.
+func (g *generator) batchesOf(n, size int, pick func() string, appendOne func(b []byte, i int, subject string) []byte) *workload {
 	reqs := (n + size - 1) / size
 	arena := make([]byte, 0, n*(g.size+1)+2*reqs)
 	w := &workload{bodies: make([][]byte, 0, reqs), counts: make([]int, 0, reqs), nEvents: n}
@@ -176,7 +201,7 @@ func (g *generator) typedBatches(typ, tag string, n, size int, pick func() strin
 			if j > 0 {
 				arena = append(arena, ',')
 			}
-			arena = g.appendTyped(arena, typ, tag, i+j, pick(), -1, g.size)
+			arena = appendOne(arena, i+j, pick())
 		}
 		arena = append(arena, ']')
 		w.counts = append(w.counts, k)

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,6 +20,7 @@ import (
 // repetition holds one repetition's figures.
 type repetition struct {
 	ceiling, batch, oneStream, single appendResult
+	noSchema, schema                  appendResult // (s0), (s)
 	singleP50, singleP99              time.Duration
 	readLog, readStream               readResult
 	// others is the CPU the rest of the machine used during the timed parts.
@@ -58,6 +61,9 @@ type run struct {
 	tgt  *target
 	reps []repetition
 	rss  rssResult
+
+	// noSchemaCl and schemaCl append to the schema phases' namespaces.
+	noSchemaCl, schemaCl *client
 }
 
 func (r *run) progress(format string, args ...any) {
@@ -87,6 +93,11 @@ func (r *run) run(ctx context.Context) (err error) {
 		}
 	}()
 	r.progress("Ensue at %s", r.tgt.url)
+	if !cfg.NoSchemaPhases {
+		if err := r.prepareSchemaPhases(ctx); err != nil {
+			return fmt.Errorf("bench: schema phases: %w", err)
+		}
+	}
 	for i := range cfg.Repetitions {
 		rep, err := r.repetition(ctx, i+1)
 		if err != nil {
@@ -155,6 +166,13 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	}
 	r.progress("  (b)  batches, %s streams: %s events/s (%.2f of (a))", thousands(float64(cfg.Streams)), thousands(rep.batch.rate()), rep.batch.rate()/rep.ceiling.rate())
 
+	// (s0), (s): (b) with orders, not validated and validated.
+	if !cfg.NoSchemaPhases {
+		if err := r.schemaPhases(ctx, n, &rep); err != nil {
+			return rep, err
+		}
+	}
+
 	// (b') batches into one stream.
 	one := oneStream(n)
 	w = r.gen.batches(tag("o"), cfg.Events, cfg.BatchSize, func() string { return one })
@@ -201,6 +219,74 @@ func (r *run) repetition(ctx context.Context, n int) (repetition, error) {
 	}
 	r.progress("  read one stream: %s events/s (%s events)", thousands(rep.readStream.rate()), thousands(float64(rep.readStream.events)))
 	return rep, nil
+}
+
+// The schema phases' namespaces are the bench's namespace with these
+// suffixes.
+const (
+	noSchemaSuffix = "-noschema"
+	schemaSuffix   = "-schema"
+)
+
+// prepareSchemaPhases readies the schema phases' namespaces: validation off
+// in one; in the other, orderSchema registered for orderType and enforced,
+// which an invalid order refused with 422 proves before anything is timed.
+func (r *run) prepareSchemaPhases(ctx context.Context) error {
+	cfg := &r.cfg
+	r.noSchemaCl = r.tgt.cl.in(cfg.Namespace + noSchemaSuffix)
+	r.schemaCl = r.tgt.cl.in(cfg.Namespace + schemaSuffix)
+	if err := r.tgt.cl.put(ctx, "/v1/namespaces/"+r.noSchemaCl.ns+"/settings", []byte(`{"schema_mode":"off"}`)); err != nil {
+		return err
+	}
+	if err := r.schemaCl.put(ctx, "/v1/schemas/"+orderType, orderSchema(cfg.PayloadBytes)); err != nil {
+		return fmt.Errorf("register the orders' schema: %w", err)
+	}
+	if err := r.tgt.cl.put(ctx, "/v1/namespaces/"+r.schemaCl.ns+"/settings", []byte(`{"schema_mode":"enforce"}`)); err != nil {
+		return err
+	}
+	bad := orderFor(0, r.gen.placedBy)
+	bad.status = "lost"
+	var buf bytes.Buffer
+	status, err := r.schemaCl.send(ctx, http.MethodPost, "/v1/events", ctSingle, r.gen.appendOrder(nil, "probe", 0, r.gen.streams[0], bad, 0), &buf)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusUnprocessableEntity {
+		return fmt.Errorf("namespace %s does not enforce the orders' schema: an order with status \"lost\" was answered %d, not 422: %s", r.schemaCl.ns, status, clip(buf.String(), 300))
+	}
+	r.progress("schema %s registered in namespace %s and enforced (an invalid order was refused); namespace %s validates nothing", orderType, r.schemaCl.ns, r.noSchemaCl.ns)
+	return nil
+}
+
+// schemaPhases runs (s0) and (s) of repetition n: (b)'s workload with
+// orders, to the namespace that validates nothing and to the one that
+// enforces the orders' schema. Their order alternates between
+// repetitions, so that neither always runs second, on a larger log.
+func (r *run) schemaPhases(ctx context.Context, n int, rep *repetition) error {
+	cfg := &r.cfg
+	type phase struct {
+		name, tag string
+		cl        *client
+		into      *appendResult
+	}
+	phases := []phase{{"(s0)", "n", r.noSchemaCl, &rep.noSchema}, {"(s)", "s", r.schemaCl, &rep.schema}}
+	if n%2 == 0 {
+		phases[0], phases[1] = phases[1], phases[0]
+	}
+	for _, p := range phases {
+		w := r.gen.orders(fmt.Sprintf("%s%d", p.tag, n), cfg.Events, cfg.BatchSize, r.gen.picker().next)
+		if err := r.settle(ctx, p.name); err != nil {
+			return err
+		}
+		if err := rep.timedAppend(r.tgt.child, p.into, func() (appendResult, error) {
+			return p.cl.appendAll(ctx, p.name, ctBatch, w, cfg.Clients, nil)
+		}); err != nil {
+			return err
+		}
+		r.progress("  %-4s orders, namespace %s: %s events/s (%.2f of (a))", p.name, p.cl.ns, thousands(p.into.rate()), p.into.rate()/rep.ceiling.rate())
+	}
+	r.progress("  (s)/(s0): %.2f", rep.schema.rate()/rep.noSchema.rate())
+	return nil
 }
 
 // measureCeiling runs phase (a): n events, built beforehand, published to
@@ -319,8 +405,17 @@ func (r *run) reportPhases() {
 	fmt.Fprintf(w, "ceiling: embedded JetStream in this process (file storage, sync_interval 1s, in-process connection), nats.go jetstream PublishAsync from 1 goroutine, at most %d pending\n", cfg.CeilingMaxPending)
 	fmt.Fprintf(w, "events:  %d B CloudEvents JSON (source %s, type %s, unique ids), namespace %s, over %s streams chosen at random (seed %#x)\n",
 		cfg.PayloadBytes, benchSource, benchType, cfg.Namespace, thousands(float64(cfg.Streams)), streamSeed)
+	schemaPhases := !cfg.NoSchemaPhases
+	if schemaPhases {
+		fmt.Fprintf(w, "schema:  (s0) and (s) append (b)'s workload of orders (type %s, %d B, padded in their note) to namespace %s (schema_mode off) and to %s (its schema enforced: 13 properties, enums, uuid/email/date-time formats, a pattern, bounds, additionalProperties false)\n",
+			orderType, cfg.PayloadBytes, cfg.Namespace+noSchemaSuffix, cfg.Namespace+schemaSuffix)
+	}
 	fmt.Fprintf(w, "machine: load average %s at the start, %s at the end\n", r.load, loadavg())
-	fmt.Fprintf(w, "phases:  %d repetitions of a, b, b', c, reads (interleaved); the server settles (idle CPU, at least %s) before each phase\n\n", len(r.reps), cfg.Settle)
+	sequence := "a, b, b', c, reads"
+	if schemaPhases {
+		sequence = "a, b, s0 and s (alternating which goes first), b', c, reads"
+	}
+	fmt.Fprintf(w, "phases:  %d repetitions of %s (interleaved); the server settles (idle CPU, at least %s) before each phase\n\n", len(r.reps), sequence, cfg.Settle)
 
 	t := &table{w: w, n: len(r.reps), label: 50}
 	t.header("events/s")
@@ -330,6 +425,10 @@ func (r *run) reportPhases() {
 	n := thousands(float64(cfg.Events))
 	row(fmt.Sprintf("(a)  ceiling: JetStream PublishAsync, %s", n), func(p repetition) float64 { return p.ceiling.rate() }, thousands)
 	row(fmt.Sprintf("(b)  HTTP batches of %d, %d clients, %s streams", cfg.BatchSize, cfg.Clients, thousands(float64(cfg.Streams))), func(p repetition) float64 { return p.batch.rate() }, thousands)
+	if schemaPhases {
+		row("(s0) as (b), orders, no validation", func(p repetition) float64 { return p.noSchema.rate() }, thousands)
+		row("(s)  as (b), orders, schema enforced", func(p repetition) float64 { return p.schema.rate() }, thousands)
+	}
 	row(fmt.Sprintf("(b') HTTP batches of %d, %d clients, 1 stream", cfg.BatchSize, cfg.Clients), func(p repetition) float64 { return p.oneStream.rate() }, thousands)
 	row(fmt.Sprintf("(c)  HTTP single events, %d clients", cfg.SingleClients), func(p repetition) float64 { return p.single.rate() }, thousands)
 	row("(c)  latency p50, ms", func(p repetition) float64 { return p.singleP50.Seconds() * 1000 }, fixed2)
@@ -346,6 +445,10 @@ func (r *run) reportPhases() {
 	}
 	cpuRow("(a)  CPU per event, µs ("+who+")", func(p repetition) appendResult { return p.ceiling })
 	cpuRow("(b)  CPU per event, µs", func(p repetition) appendResult { return p.batch })
+	if schemaPhases {
+		cpuRow("(s0) CPU per event, µs", func(p repetition) appendResult { return p.noSchema })
+		cpuRow("(s)  CPU per event, µs", func(p repetition) appendResult { return p.schema })
+	}
 	cpuRow("(b') CPU per event, µs", func(p repetition) appendResult { return p.oneStream })
 	cpuRow("(c)  CPU per event, µs", func(p repetition) appendResult { return p.single })
 	row(fmt.Sprintf("read global log, pages of %d, 1 client", cfg.ReadPageSize), func(p repetition) float64 { return p.readLog.rate() }, thousands)
@@ -365,7 +468,17 @@ func (r *run) reportPhases() {
 		costs[i] = rep.batch.cpuPerEvent() / rep.ceiling.cpuPerEvent()
 	}
 	fmt.Fprintf(w, "CPU per event of (b) over (a)'s (median of paired): %s\n", fixed2(median(costs)))
-
+	if schemaPhases {
+		// What validation costs: (s) over (s0), the same events with and
+		// without it, paired.
+		t.ratio("s/s0", column(r.reps, func(p repetition) float64 { return p.schema.rate() / p.noSchema.rate() }))
+		ratio("s/a", func(p repetition) float64 { return p.schema.rate() })
+		ratio("s0/a", func(p repetition) float64 { return p.noSchema.rate() })
+		for i, rep := range r.reps {
+			costs[i] = rep.schema.cpuPerEvent() / rep.noSchema.cpuPerEvent()
+		}
+		fmt.Fprintf(w, "CPU per event of (s) over (s0)'s (median of paired): %s\n", fixed2(median(costs)))
+	}
 }
 
 // reportRSS writes the RSS run's figure.
