@@ -30,12 +30,15 @@ func newBenchIngestCommand() *cobra.Command {
 
   (a)  the ceiling: raw JetStream async publish of the same ~512 B events
   (b)  HTTP batches of 100 from 8 clients over 10,000 streams
+  (s0) (b) with order-shaped events, to a namespace that validates nothing
+  (s)  the same, to a namespace that enforces a realistic order schema
   (b') HTTP batches of 100 to one stream
   (c)  single-event HTTP appends from 16 clients (events/s, p50/p99)
 
 then read throughput (global log, one stream) and the server's RSS after
-1,000,000 events. The line containing "ratio" gives b/a paired per
-repetition. By default the server runs as a child process (this binary's
+1,000,000 events. The lines containing "ratio" give b/a paired per
+repetition, and s/s0, what schema validation costs (--no-schema-phases
+skips s0 and s). By default the server runs as a child process (this binary's
 serve command) so that its RSS and CPU are its own; see bench/README.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
