@@ -32,6 +32,8 @@ type FieldError struct {
 	// 1-based; 0 elsewhere.
 	Line   int `json:"line,omitempty"`
 	Column int `json:"column,omitempty"`
+	// Keyword is the JSON Schema keyword a schema violation broke.
+	Keyword string `json:"keyword,omitempty"`
 }
 
 // Problem is an error answered by the server as an RFC 9457

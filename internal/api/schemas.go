@@ -56,6 +56,7 @@ func (a *API) routeSchemas(m *http.ServeMux) {
 	m.HandleFunc("GET /v1/schemas/{type}/versions/{n}", a.getSchema)
 	m.HandleFunc("DELETE /v1/schemas/{type}/versions/{n}", a.deleteSchema)
 	m.HandleFunc("PUT /v1/schemas/{type}/compatibility", a.putCompatibility)
+	m.HandleFunc("GET /v1/schemas/{type}/compatibility", a.getCompatibility)
 	m.HandleFunc("POST /v1/schemas/{type}/check", a.checkCompatibility)
 	m.HandleFunc("POST /v1/schemas/{type}/infer", a.inferSchema)
 	m.HandleFunc("GET /v1/lint/envelope", a.lintEnvelope)
@@ -89,6 +90,8 @@ func registryProblem(err error) *Problem {
 			p.Errors = append(p.Errors, event.FieldError{Pointer: c.Path, Message: c.Message})
 		}
 		return p
+	case errors.Is(err, registry.ErrInvalidSetting):
+		return badRequest(strings.TrimPrefix(err.Error(), registry.ErrInvalidSetting.Error()+": "))
 	case errors.As(err, &ce), errors.Is(err, registry.ErrInvalid):
 		msg := strings.TrimPrefix(err.Error(), registry.ErrInvalid.Error()+": ")
 		return &Problem{Type: typeInvalidSchema, Title: "Invalid schema", Status: http.StatusBadRequest, Detail: msg}
@@ -228,6 +231,15 @@ func (a *API) putCompatibility(w http.ResponseWriter, r *http.Request) {
 	writeJSONValue(w, http.StatusOK, map[string]string{"type": typ, "compatibility": string(a.cfg.Schemas.Compatibility(ns, typ))})
 }
 
+func (a *API) getCompatibility(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.schemasCtx(w, r)
+	if !ok {
+		return
+	}
+	typ := r.PathValue("type")
+	writeJSONValue(w, http.StatusOK, map[string]string{"type": typ, "compatibility": string(a.cfg.Schemas.Compatibility(ns, typ))})
+}
+
 func (a *API) checkCompatibility(w http.ResponseWriter, r *http.Request) {
 	ns, ok := a.schemasCtx(w, r)
 	if !ok {
@@ -249,10 +261,7 @@ func (a *API) checkCompatibility(w http.ResponseWriter, r *http.Request) {
 	for i, c := range changes {
 		errs[i] = event.FieldError{Pointer: c.Path, Message: c.Message}
 	}
-	next := 1
-	if l := a.cfg.Schemas.Latest(ns, typ); l != nil {
-		next = l.Version + 1
-	}
+	next := a.cfg.Schemas.NextVersion(ns, typ)
 	writeJSONValue(w, http.StatusOK, map[string]any{"type": typ, "compatibility": mode, "compatible": len(changes) == 0, "would_be_version": next, "errors": errs})
 }
 

@@ -51,8 +51,10 @@ const Bucket = "ensue-schemas"
 var (
 	// ErrNotFound: no such type or version.
 	ErrNotFound = errors.New("not found")
-	// ErrInvalid: a schema, mode or setting that cannot be used.
+	// ErrInvalid: a schema that cannot be used.
 	ErrInvalid = errors.New("invalid")
+	// ErrInvalidSetting: a mode or setting that does not exist.
+	ErrInvalidSetting = errors.New("invalid setting")
 	// ErrConflict: the change clashes with the registry's state.
 	ErrConflict = errors.New("conflict")
 )
@@ -99,6 +101,10 @@ type Registry struct {
 
 	mu       sync.RWMutex
 	versions map[string][]*Version // "ns\x00type", by version
+	// highest is the highest version number a type ever had, deleted ones
+	// included (their delete markers stay in the bucket): a number is never
+	// given to two schemas, so a dataschema pin keeps its meaning.
+	highest  map[string]int
 	compat   map[string]compat.Mode
 	settings map[string]Settings
 
@@ -119,7 +125,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	}
 	r := &Registry{
 		kv: cfg.KV, log: cfg.Logger, cache: schema.NewCache(cfg.CacheSize),
-		versions: map[string][]*Version{}, compat: map[string]compat.Mode{}, settings: map[string]Settings{},
+		versions: map[string][]*Version{}, highest: map[string]int{}, compat: map[string]compat.Mode{}, settings: map[string]Settings{},
 		done: make(chan struct{}),
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -210,6 +216,7 @@ func (r *Registry) apply(key string, value []byte, deleted bool) {
 			return
 		}
 		k := tk(parts[1], typ)
+		r.highest[k] = max(r.highest[k], n)
 		list := r.versions[k]
 		i := sort.Search(len(list), func(i int) bool { return list[i].Version >= n })
 		if deleted {
@@ -281,10 +288,11 @@ func (r *Registry) Register(ctx context.Context, ns, typ string, doc []byte, for
 				return v, false, nil
 			}
 		}
-		next := 1
+		r.mu.RLock()
+		next := r.highest[tk(ns, typ)] + 1
+		r.mu.RUnlock()
 		if len(list) > 0 {
 			latest := list[len(list)-1]
-			next = latest.Version + 1
 			mode := r.Compatibility(ns, typ)
 			if !force && mode != compat.Mode("none") {
 				changes, err := compat.Check(latest.Schema, canon, mode, latest.Version, next)
@@ -352,6 +360,13 @@ func (r *Registry) Versions(ns, typ string) []*Version {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return append([]*Version(nil), r.versions[tk(ns, typ)]...)
+}
+
+// NextVersion is the number typ's next version would get.
+func (r *Registry) NextVersion(ns, typ string) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.highest[tk(ns, typ)] + 1
 }
 
 // Latest is typ's latest version, nil when it has none.
@@ -447,7 +462,7 @@ func (r *Registry) SetCompatibility(ctx context.Context, ns, typ, mode string) e
 	}
 	m, err := compat.ParseMode(mode)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", ErrInvalidSetting, err)
 	}
 	key := compatKey(ns, typ)
 	if _, err := r.kv.Put(ctx, key, []byte(m)); err != nil {
@@ -473,7 +488,7 @@ func (r *Registry) SetSettings(ctx context.Context, ns string, s Settings) error
 	switch s.SchemaMode {
 	case ModeOff, ModeWarn, ModeEnforce:
 	default:
-		return fmt.Errorf("%w: schema_mode must be off, warn or enforce, not %q", ErrInvalid, s.SchemaMode)
+		return fmt.Errorf("%w: schema_mode must be off, warn or enforce, not %q", ErrInvalidSetting, s.SchemaMode)
 	}
 	val, err := json.Marshal(s)
 	if err != nil {

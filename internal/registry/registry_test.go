@@ -329,3 +329,27 @@ steps:
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestVersionNumbersAreNeverReused(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	c := client{t: t, base: srv.URL}
+	c.want("PUT", "/v1/namespaces/default/settings", `{"schema_mode": "off"}`, 200, nil)
+	c.want("PUT", "/v1/schemas/t/compatibility", `{"compatibility": "none"}`, 200, nil)
+	var cm struct {
+		Compatibility string `json:"compatibility"`
+	}
+	c.want("GET", "/v1/schemas/t/compatibility", "", 200, &cm)
+	require.Equal(t, "none", cm.Compatibility)
+	c.want("PUT", "/v1/schemas/t", `{"type": "object"}`, 201, nil)
+	c.want("PUT", "/v1/schemas/t", `{"type": "string"}`, 201, nil)
+	c.want("DELETE", "/v1/schemas/t/versions/2", "", 204, nil)
+	var v struct {
+		Version int `json:"version"`
+	}
+	c.want("PUT", "/v1/schemas/t", `{"type": "integer"}`, 201, &v)
+	require.Equal(t, 3, v.Version, "version 2 was deleted: its number is not given again")
+	var p problem
+	c.want("PUT", "/v1/schemas/t/compatibility", `{"compatibility": "sideways"}`, 400, &p)
+	require.Equal(t, "urn:ensue:problem:invalid-request", p.Type)
+}
