@@ -5,7 +5,8 @@
 // RunIngest is `ensue bench ingest`: it runs, in each of several
 // repetitions, the ceiling (nats.go jetstream PublishAsync into a file
 // stream of an embedded server), Ensue's HTTP ingest in batches spread over
-// many streams and into one stream, single-event appends with their
+// many streams and into one stream, the same batches of orders with and
+// without schema validation, single-event appends with their
 // latency, and paged reads; then it measures the server's resident memory
 // after a long run. It prints every figure per repetition, the medians and
 // the paired ratios (each repetition's Ensue figure over the same
@@ -15,5 +16,7 @@
 // with `go test -bench`, for profiling.
 //
 // It may import server, eventlog (to run the ceiling's embedded server),
-// nats.go and the standard library; it talks to Ensue only over HTTP.
+// nats.go and the standard library; it talks to Ensue only over HTTP. Its
+// tests also import schema, to hold the bench's orders to the schema it
+// registers.
 package bench
