@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -77,6 +78,23 @@ type Version struct {
 	Version      int             `json:"version"`
 	Schema       json.RawMessage `json:"schema"`
 	RegisteredAt time.Time       `json:"registered_at"`
+
+	// compiled is the schema, compiled at its first use: a version never
+	// changes, so validation needs no cache lookup.
+	compiled atomic.Pointer[schema.Schema]
+}
+
+// Compiled is the version's schema, compiled once.
+func (v *Version) Compiled() (*schema.Schema, error) {
+	if s := v.compiled.Load(); s != nil {
+		return s, nil
+	}
+	s, err := schema.Compile(v.Schema)
+	if err != nil {
+		return nil, err
+	}
+	v.compiled.Store(s)
+	return s, nil
 }
 
 // Settings are a namespace's settings.
@@ -87,17 +105,14 @@ type Settings struct {
 // Config configures a Registry.
 type Config struct {
 	// KV is the registry's bucket (see Bucket). Required.
-	KV jetstream.KeyValue
-	// CacheSize bounds the compiled schemas kept (default 1024).
-	CacheSize int
-	Logger    *slog.Logger
+	KV     jetstream.KeyValue
+	Logger *slog.Logger
 }
 
 // Registry is safe for concurrent use.
 type Registry struct {
-	kv    jetstream.KeyValue
-	log   *slog.Logger
-	cache *schema.Cache
+	kv  jetstream.KeyValue
+	log *slog.Logger
 
 	mu       sync.RWMutex
 	versions map[string][]*Version // "ns\x00type", by version
@@ -117,14 +132,11 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.KV == nil {
 		return nil, errors.New("registry: KV is required")
 	}
-	if cfg.CacheSize == 0 {
-		cfg.CacheSize = 1024
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Registry{
-		kv: cfg.KV, log: cfg.Logger, cache: schema.NewCache(cfg.CacheSize),
+		kv: cfg.KV, log: cfg.Logger,
 		versions: map[string][]*Version{}, highest: map[string]int{}, compat: map[string]compat.Mode{}, settings: map[string]Settings{},
 		done: make(chan struct{}),
 	}
@@ -539,7 +551,7 @@ func (r *Registry) Validate(ns string, ev *event.Event) Outcome {
 		return out
 	}
 	out.Type, out.Version = v.Type, v.Version
-	s, err := r.cache.Get(ns+"\x00"+v.Type+"\x00"+strconv.Itoa(v.Version), func() ([]byte, error) { return v.Schema, nil })
+	s, err := v.Compiled()
 	if err != nil {
 		out.Violations = []schema.Violation{{Pointer: "/dataschema", Keyword: "schema", Message: "the registered schema does not compile: " + err.Error()}}
 		return out
@@ -549,7 +561,8 @@ func (r *Registry) Validate(ns string, ev *event.Event) Outcome {
 		out.Violations = []schema.Violation{{Pointer: "/data", Keyword: "type", Message: "binary data (data_base64) cannot match a JSON Schema; send JSON data"}}
 		return out
 	}
-	vs, err := s.Validate(data)
+	// The event parser has checked the data is strict JSON.
+	vs, err := s.ValidateJSON(data)
 	if err != nil {
 		out.Violations = []schema.Violation{{Pointer: "/data", Keyword: "type", Message: "data is not JSON: " + err.Error()}}
 		return out

@@ -27,6 +27,21 @@ func BenchmarkValidate(b *testing.B) {
 	}
 }
 
+// BenchmarkValidateJSON is BenchmarkValidate for data known to be strict
+// JSON, as the registry validates an event's data.
+func BenchmarkValidateJSON(b *testing.B) {
+	s := compileFile(b, "order")
+	data := []byte(validOrder)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		vs, err := s.ValidateJSON(data)
+		if err != nil || len(vs) != 0 {
+			b.Fatal(err, vs)
+		}
+	}
+}
+
 // BenchmarkValidateInvalid is the error path: three violations to flatten
 // and word.
 func BenchmarkValidateInvalid(b *testing.B) {

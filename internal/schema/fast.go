@@ -36,6 +36,7 @@ type plan struct {
 	enum      []any
 	hasEnum   bool
 	format    func(any) error
+	fmtName   string // the format's name, for the checks done here without allocating
 	minLen    int // -1 = none
 	maxLen    int
 	pattern   jsonschema.Regexp
@@ -141,6 +142,7 @@ func (b *planBuilder) build(s *jsonschema.Schema) *plan {
 	}
 	if s.Format != nil {
 		p.format = s.Format.Validate
+		p.fmtName = s.Format.Name
 	}
 	if s.MinLength != nil {
 		p.minLen = *s.MinLength

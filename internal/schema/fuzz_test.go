@@ -137,6 +137,12 @@ func checkDecode(t *testing.T, data []byte) {
 		}
 		t.Fatalf("refused %q that encoding/json accepts: %v", data, err)
 	case err == nil && !reflect.DeepEqual(got, want):
-		t.Fatalf("decoded %q as %#v, encoding/json as %#v", data, got, want)
+		// Numbers too long for the library become another type holding
+		// the same text: compare what they encode to.
+		gb, gerr := json.Marshal(got)
+		wb, werr := json.Marshal(want)
+		if gerr != nil || werr != nil || !bytes.Equal(gb, wb) {
+			t.Fatalf("decoded %q as %#v, encoding/json as %#v", data, got, want)
+		}
 	}
 }
