@@ -57,6 +57,10 @@ type Config struct {
 	// Last-Event-ID when it comes back. Default 30s.
 	SSEWriteTimeout time.Duration
 	Logger          *slog.Logger
+	// Snapshots keeps streams' snapshots; nil: the snapshot routes answer 503.
+	Snapshots KV
+	// Consumers keeps durable consumers' checkpoints; nil: their routes answer 503.
+	Consumers KV
 }
 
 // API serves HTTP.
@@ -118,6 +122,8 @@ func New(cfg Config) *API {
 	m.HandleFunc("GET /v1/subscribe", a.subscribe)
 	a.routeFlows(m)
 	a.routeSchemas(m)
+	a.routeSnapshots(m)
+	a.routeConsumers(m)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -162,6 +168,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, &Problem{Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the server failed to handle this request; it keeps serving. Please report it with the request that caused it."})
 		}
 	}()
+	if stream, ok := snapshotStream(r.URL.EscapedPath()); ok {
+		r.SetPathValue("stream", stream)
+		a.snapshot(w, r)
+		return
+	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		for _, route := range a.segmentRoutes {
 			if v, ok := singleSegment(r.URL.EscapedPath(), route.prefix); ok {

@@ -282,7 +282,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.applyFlowFiles()
 	}()
 
+	snapshots, consumers, err := openAPIBuckets(ctx, s.nc, s.cfg.Replicas)
+	if err != nil {
+		return err
+	}
 	s.api = api.New(api.Config{
+		Snapshots:       snapshots,
+		Consumers:       consumers,
 		Store:           s.store,
 		Runtime:         s.runtime,
 		Schemas:         s.schemas,
