@@ -211,6 +211,7 @@ type Manager struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	running bool
+	closed  bool
 	wg      sync.WaitGroup
 	filters filterCache
 }
@@ -384,7 +385,11 @@ func (m *Manager) Start(ctx context.Context) error {
 func (m *Manager) Stop(ctx context.Context) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
+	if m.closed {
+		return nil
+	}
 	if !m.running {
+		m.closed = true
 		return m.st.close()
 	}
 	m.running = false
@@ -399,6 +404,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("projection: stop: engines still running: %w", ctx.Err())
 	}
+	m.closed = true
 	return m.st.close()
 }
 

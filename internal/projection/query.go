@@ -199,9 +199,16 @@ func literal(v any) any {
 	return v
 }
 
-func (f *filter) match(doc any, key string) bool {
+// match evaluates the filter on a state read as reducers read it (an
+// integral number is an int), so that `doc.n + 1` means what `state.n + 1`
+// does.
+func (f *filter) match(state []byte, key string) bool {
 	if f == nil {
 		return true
+	}
+	doc, err := decodeState(state)
+	if err != nil {
+		return false
 	}
 	out, _, err := f.prg.Eval(map[string]any{"doc": doc, "key": key})
 	if err != nil {
@@ -315,15 +322,13 @@ func (m *Manager) Query(ctx context.Context, ns, name string, q Query) (*Page, e
 	streaming := o.field == "" && !o.desc
 	var items []*item
 	visit := func(key string, d storedDoc) bool {
-		var doc any
-		if err := json.Unmarshal(d.State, &doc); err != nil {
-			doc = nil
-		}
-		if !f.match(doc, key) {
+		if !f.match(d.State, key) {
 			return true
 		}
 		it := &item{doc: Document{Key: key, State: d.State, Position: d.Position, Updates: int(d.Updates)}}
 		if o.field != "" {
+			var doc any
+			_ = json.Unmarshal(d.State, &doc) // not JSON: sorts first
 			if v, ok := field(doc, o.field); ok {
 				it.sort, _ = encodeValue(nil, v)
 			}
