@@ -1,14 +1,17 @@
 package projection
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ensue-dev/ensue/internal/eventlog"
@@ -389,4 +392,140 @@ func cmpN(x, y Document) int {
 		return 1
 	}
 	return 0
+}
+
+// gatedFeed holds reads from before a position until opened: a rebuild
+// reading from the start waits there, while the active generation goes on.
+type gatedFeed struct {
+	logFeed
+	mu    sync.Mutex
+	below uint64
+	open  chan struct{}
+}
+
+func (g *gatedFeed) hold(below uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.below, g.open = below, make(chan struct{})
+}
+
+func (g *gatedFeed) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.open)
+	g.below = 0
+}
+
+func (g *gatedFeed) Records(ctx context.Context, after, to uint64, limit int) ([]eventlog.Record, error) {
+	g.mu.Lock()
+	below, open := g.below, g.open
+	g.mu.Unlock()
+	if after < below {
+		select {
+		case <-open:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.logFeed.Records(ctx, after, to, limit)
+}
+
+// TestRebuildSwitch: while a new generation is built, the current one
+// answers queries and goes on applying; the switch comes once the new one
+// has caught up, and the old generation's keys are deleted.
+func TestRebuildSwitch(t *testing.T) {
+	t.Parallel()
+	b := setupStopped(t)
+	gate := &gatedFeed{logFeed: logFeed{b.log}}
+	b.feed = gate
+	b.cfg = func(c *Config) { c.LagPositions = 3 }
+	b.start()
+	b.apply(ordersYAMLTest)
+	var last uint64
+	for i := range 5 {
+		last = b.emit("order.placed", fmt.Sprintf("o%d", i), map[string]any{"total": i})
+	}
+	b.waitPos("orders", last)
+	st, err := b.m.Get(b.ns, "orders")
+	require.NoError(t, err)
+	gid1 := b.m.proj(b.ns, "orders").active.gen.GID
+
+	gate.hold(st.Position)
+	require.NoError(t, b.m.Rebuild(b.ctx, b.ns, "orders"))
+	st = b.waitStatus("orders", func(s *Status) bool { return s.Rebuild != nil })
+	require.Equal(t, StateRebuilding, st.State)
+	require.Equal(t, 1, st.Generation)
+	require.Equal(t, 2, st.Rebuild.Generation)
+	require.Equal(t, last, st.Rebuild.Target)
+	require.Zero(t, st.Rebuild.Position)
+
+	shipped := b.emit("order.shipped", "o1", nil)
+	b.waitPos("orders", shipped) // answered by generation 1
+	require.JSONEq(t, `{"status":"shipped","total":1,"items":0}`, string(b.doc("orders", "o1", nil).State))
+	page, err := b.m.Query(b.ctx, b.ns, "orders", Query{Filter: `doc.status == "placed"`})
+	require.NoError(t, err)
+	require.Len(t, page.Documents, 4)
+
+	gate.release()
+	st = b.waitStatus("orders", func(s *Status) bool { return s.Generation == 2 && s.Rebuild == nil })
+	require.GreaterOrEqual(t, st.Position, shipped)
+	require.JSONEq(t, `{"status":"shipped","total":1,"items":0}`, string(b.doc("orders", "o1", nil).State))
+	require.Equal(t, 1, b.doc("orders", "o0", nil).Updates)
+	// The old generation goes just after the switch.
+	require.Eventually(t, func() bool {
+		for _, k := range genKinds {
+			it, err := b.m.st.db.NewIter(&pebble.IterOptions{LowerBound: genPrefix(k, gid1), UpperBound: genPrefix(k, gid1+1)})
+			require.NoError(t, err)
+			found := it.First()
+			require.NoError(t, it.Close())
+			if found {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 5*time.Millisecond, "generation 1's keys are deleted")
+
+	// Far behind: catching-up, with the lag counted.
+	gate.hold(st.Position + 1)
+	for i := range 5 {
+		last = b.emit("order.placed", fmt.Sprintf("late%d", i), map[string]any{"total": i})
+	}
+	st = b.waitStatus("orders", func(s *Status) bool { return s.LagPositions >= 5 })
+	require.Equal(t, StateCatchingUp, st.State)
+	gate.release()
+	b.waitPos("orders", last)
+	b.waitStatus("orders", func(s *Status) bool { return s.State == StateRunning })
+}
+
+// TestBrokenRebuild: a new definition that fails leaves the current
+// generation answering; the status says failed with the rebuild's error;
+// a fixed definition replaces the broken generation.
+func TestBrokenRebuild(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.apply(ordersYAMLTest)
+	last := b.emit("order.placed", "o1", map[string]any{"total": 0})
+	b.waitPos("orders", last)
+	res := b.apply(`name: orders
+key: event.subject
+on:
+  order.placed: 'state.with({"avg": 10 / event.data.total})'
+`)
+	require.Equal(t, 2, res.Generation)
+	st := b.waitStatus("orders", func(s *Status) bool { return s.State == StateFailed })
+	require.Equal(t, 1, st.Generation)
+	require.Equal(t, 2, st.Rebuild.Generation)
+	require.Equal(t, last, st.Error.Position)
+	require.NoError(t, b.m.WaitPosition(b.ctx, b.ns, "orders", last), "generation 1 still answers")
+	require.JSONEq(t, `{"status":"placed","total":0,"items":0}`, string(b.doc("orders", "o1", nil).State))
+
+	res = b.apply(`name: orders
+key: event.subject
+on:
+  order.placed: 'state.with({"avg": event.data.total == 0 ? 0 : 10 / event.data.total})'
+`)
+	require.Equal(t, 3, res.Generation)
+	st = b.waitStatus("orders", func(s *Status) bool { return s.Generation == 3 && s.Rebuild == nil })
+	require.Equal(t, StateRunning, st.State)
+	require.JSONEq(t, `{"avg":0}`, string(b.doc("orders", "o1", nil).State))
 }

@@ -91,11 +91,21 @@ type testBundle struct {
 	dir  string
 	defs *memDefinitions
 	ns   string
+	feed Feed
+	cfg  func(*Config) // changes the manager's config, when set
 	m    *Manager
 	seq  atomic.Int64
 }
 
 func setup(t *testing.T) *testBundle {
+	t.Helper()
+	b := setupStopped(t)
+	b.start()
+	return b
+}
+
+// setupStopped is setup without starting a manager.
+func setupStopped(t *testing.T) *testBundle {
 	t.Helper()
 	srv := logtest.StartEmbedded(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -104,14 +114,18 @@ func setup(t *testing.T) *testBundle {
 		t: t, ctx: ctx, log: logtest.Open(t, srv, eventlog.Config{}), dir: t.TempDir(),
 		defs: &memDefinitions{defs: map[string]StoredDefinition{}}, ns: logtest.Namespace("proj"),
 	}
-	b.start()
+	b.feed = logFeed{b.log}
 	return b
 }
 
 // start runs a manager on the bundle's directory; it stops with the test.
 func (b *testBundle) start() *Manager {
 	b.t.Helper()
-	m, err := New(Config{Dir: b.dir, Feed: logFeed{b.log}, Definitions: b.defs})
+	cfg := Config{Dir: b.dir, Feed: b.feed, Definitions: b.defs}
+	if b.cfg != nil {
+		b.cfg(&cfg)
+	}
+	m, err := New(cfg)
 	require.NoError(b.t, err)
 	require.NoError(b.t, m.Start(b.ctx))
 	b.t.Cleanup(func() { _ = m.Stop(context.Background()) })
