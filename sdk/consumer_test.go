@@ -264,3 +264,30 @@ func TestConsumerAckRace(t *testing.T) {
 	_, err = c.Ack(t.Context(), "race", highest)
 	require.NoError(t, err, "acknowledging the checkpoint again is a no-op")
 }
+
+func ExampleConsumer_Run() {
+	c := sdk.New(serverURL, sdk.WithNamespace("example-consumer"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, id := range []string{"o-1", "o-2"} {
+		if _, err := c.Append(ctx, sdk.Event{Source: "/shop", Type: "order.placed", Subject: id}); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+	}
+
+	handled := 0
+	k := c.Consumer("mailer", sdk.ConsumerFilter{Type: "order.*"})
+	err := k.Run(ctx, func(ctx context.Context, rec sdk.Record) error {
+		fmt.Println("mail for", rec.Stream)
+		if handled++; handled == 2 {
+			cancel() // stop here; the next Run resumes after o-2
+		}
+		return nil
+	})
+	fmt.Println(err)
+	// Output:
+	// mail for o-1
+	// mail for o-2
+	// context canceled
+}
