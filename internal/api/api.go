@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ensue-dev/ensue/internal/event"
+	"github.com/ensue-dev/ensue/internal/projection"
 	"github.com/ensue-dev/ensue/internal/registry"
 	"github.com/ensue-dev/ensue/internal/runtime"
 	"github.com/ensue-dev/ensue/internal/store"
@@ -33,6 +34,8 @@ type Config struct {
 	Store *store.Store
 	// Runtime runs flows; nil: the flow, run and dead-letter routes answer 503.
 	Runtime *runtime.Runtime
+	// Projections keeps read models; nil: their routes answer 503.
+	Projections *projection.Manager
 	// Schemas validates events at ingest and serves the schema routes;
 	// nil: no validation, and the schema routes answer 503.
 	Schemas *registry.Registry
@@ -122,6 +125,7 @@ func New(cfg Config) *API {
 	m.HandleFunc("GET /v1/subscribe", a.subscribe)
 	a.routeFlows(m)
 	a.routeSchemas(m)
+	a.routeProjections(m)
 	a.routeSnapshots(m)
 	a.routeConsumers(m)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

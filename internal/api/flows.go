@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ensue-dev/ensue/internal/event"
 	"github.com/ensue-dev/ensue/internal/flow"
+	"github.com/ensue-dev/ensue/internal/projection"
 	"github.com/ensue-dev/ensue/internal/runtime"
 	"github.com/ensue-dev/ensue/internal/store"
 )
@@ -441,11 +443,29 @@ func (a *API) applyFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var fe flow.Error
-	for _, d := range docs {
+	projections := make([]*projection.Definition, len(docs))
+	for i, d := range docs {
 		switch {
+		case d.Kind == flow.KindProjection:
+			pd, err := projection.FromDocument(d)
+			if err == nil {
+				_, err = projection.Compile(pd)
+			}
+			var ce *flow.Error
+			switch {
+			case errors.As(err, &ce):
+				fe.Problems = append(fe.Problems, ce.Problems...)
+			case err != nil:
+				writeProblem(w, projectionProblem(err))
+				return
+			case a.cfg.Projections == nil:
+				fe.Problems = append(fe.Problems, flow.Problem{File: d.File, Line: d.Line, Column: 1, Path: "kind",
+					Message: "this server does not run projections"})
+			}
+			projections[i] = pd
 		case d.Flow == nil:
 			fe.Problems = append(fe.Problems, flow.Problem{File: d.File, Line: d.Line, Column: 1, Path: "kind",
-				Message: fmt.Sprintf("this server does not apply %ss yet; apply only flows", d.Kind)})
+				Message: fmt.Sprintf("this server does not apply %ss; apply flows and projections", d.Kind)})
 		default:
 			if _, err := flow.Compile(d.Flow); err != nil {
 				var ce *flow.Error
@@ -466,7 +486,16 @@ func (a *API) applyFile(w http.ResponseWriter, r *http.Request) {
 		DryRun  bool          `json:"dry_run,omitempty"`
 		Results []applyResult `json:"results"`
 	}{DryRun: dry, Results: []applyResult{}}
-	for _, d := range docs {
+	for i, d := range docs {
+		if pd := projections[i]; pd != nil {
+			res, err := a.planOrApplyProjection(r.Context(), ns, pd, dry)
+			if err != nil {
+				writeProblem(w, projectionProblem(err))
+				return
+			}
+			out.Results = append(out.Results, res)
+			continue
+		}
 		var res runtime.ApplyResult
 		if dry {
 			res, err = a.cfg.Runtime.Plan(r.Context(), ns, d.Flow)
@@ -480,4 +509,30 @@ func (a *API) applyFile(w http.ResponseWriter, r *http.Request) {
 		out.Results = append(out.Results, applyResult{Kind: "flow", ApplyResult: res})
 	}
 	writeJSONValue(w, http.StatusOK, out)
+}
+
+// planOrApplyProjection applies a projection from a file, or says what
+// applying it would do. Its "version" is the generation holding it.
+func (a *API) planOrApplyProjection(ctx context.Context, ns string, d *projection.Definition, dry bool) (applyResult, error) {
+	res := applyResult{Kind: "projection", ApplyResult: runtime.ApplyResult{Name: d.Name}}
+	if dry {
+		st, err := a.cfg.Projections.Get(ns, d.Name)
+		switch {
+		case errors.Is(err, projection.ErrNotFound):
+			res.Outcome, res.Version = projection.OutcomeCreated, 1
+		case err != nil:
+			return res, err
+		case bytes.Equal(st.Definition, d.Canonical()):
+			res.Outcome, res.Version = projection.OutcomeUnchanged, uint64(st.Generation)
+		default:
+			res.Outcome, res.Version = projection.OutcomeUpdated, uint64(st.Generation+1)
+		}
+		return res, nil
+	}
+	ar, err := a.cfg.Projections.Apply(ctx, ns, d)
+	if err != nil {
+		return res, err
+	}
+	res.Outcome, res.Version = ar.Outcome, uint64(ar.Generation)
+	return res, nil
 }

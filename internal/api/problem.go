@@ -22,6 +22,8 @@ type Problem struct {
 	Errors         []event.FieldError `json:"errors,omitempty"`
 	CurrentVersion *uint64            `json:"currentVersion,omitempty"`
 	Index          *int               `json:"index,omitempty"`
+	// Position is where a derived view stands, when it is behind.
+	Position *uint64 `json:"position,omitempty"`
 	// RetryAfter, in seconds, is sent as a header, not in the body.
 	RetryAfter int `json:"-"`
 }

@@ -10,9 +10,10 @@ import (
 	"strings"
 
 	"github.com/ensue-dev/ensue/internal/flow"
+	"github.com/ensue-dev/ensue/internal/projection"
 )
 
-// ReadFiles reads the definitions of a file, or of every .yaml, .yml and
+// ReadFiles reads the definitions (flows and projections) of a file, or of every .yaml, .yml and
 // .json file of a directory and its subdirectories (in name order). Every
 // problem of every file is reported at once, as a *flow.Error.
 func ReadFiles(path string) ([]flow.Document, error) {
@@ -65,6 +66,18 @@ func ReadFiles(path string) ([]flow.Document, error) {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		for _, d := range ds {
+			if d.Kind == flow.KindProjection {
+				pd, err := projection.FromDocument(d)
+				if err == nil {
+					_, err = projection.Compile(pd)
+				}
+				if errors.As(err, &fe) {
+					all.Problems = append(all.Problems, fe.Problems...)
+					continue
+				} else if err != nil {
+					return nil, err
+				}
+			}
 			if d.Flow != nil {
 				if _, err := flow.Compile(d.Flow); errors.As(err, &fe) {
 					all.Problems = append(all.Problems, fe.Problems...)

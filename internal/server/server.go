@@ -25,6 +25,7 @@ import (
 	"github.com/ensue-dev/ensue/internal/eventlog"
 	"github.com/ensue-dev/ensue/internal/flow"
 	"github.com/ensue-dev/ensue/internal/index"
+	"github.com/ensue-dev/ensue/internal/projection"
 	"github.com/ensue-dev/ensue/internal/registry"
 	"github.com/ensue-dev/ensue/internal/runtime"
 	"github.com/ensue-dev/ensue/internal/store"
@@ -131,6 +132,7 @@ type Server struct {
 	store    *store.Store
 	runtime  *runtime.Runtime
 	schemas  *registry.Registry
+	projs    *projection.Manager
 	flowDocs []flow.Document
 	http     *http.Server
 	ln       net.Listener
@@ -240,6 +242,20 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.schemas, err = registry.Open(ctx, registry.Config{KV: kv, Logger: s.log.With("service", "registry")}); err != nil {
 		return err
 	}
+	defs, err := openDefinitions(ctx, s.nc, s.cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	s.projs, err = projection.New(projection.Config{
+		Dir: filepath.Join(s.cfg.DataDir, "projections"), Feed: s.store, Log: s.evlog, Definitions: defs,
+		Logger: s.log.With("service", "projections"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.projs.Start(ctx); err != nil {
+		return err
+	}
 	if !s.cfg.NoFlows {
 		secrets, err := openSecrets(ctx, s.nc, s.cfg.Replicas)
 		if err != nil {
@@ -292,6 +308,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		Store:           s.store,
 		Runtime:         s.runtime,
 		Schemas:         s.schemas,
+		Projections:     s.projs,
 		MaxEventBytes:   s.cfg.MaxEventBytes,
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
 		Ready:           s.ready,
@@ -356,8 +373,20 @@ func (s *Server) catchUp() {
 // applyFlowFiles applies the flows of --flows once the store answers.
 func (s *Server) applyFlowFiles() {
 	for _, d := range s.flowDocs {
+		if d.Kind == flow.KindProjection && s.projs != nil {
+			pd, err := projection.FromDocument(d)
+			if err == nil {
+				var res projection.ApplyResult
+				if res, err = s.projs.Apply(s.bgCtx, "default", pd); err == nil {
+					s.log.Info("projection "+res.Outcome, "projection", res.Name, "generation", res.Generation, "file", d.File)
+					continue
+				}
+			}
+			s.log.Error("cannot apply projection", "file", d.File, "projection", d.Name, "err", err)
+			continue
+		}
 		if d.Flow == nil {
-			s.log.Warn("skipped: only flows are applied at start", "file", d.File, "kind", d.Kind, "name", d.Name)
+			s.log.Warn("skipped: not a flow or a projection", "file", d.File, "kind", d.Kind, "name", d.Name)
 			continue
 		}
 		if s.runtime == nil {
@@ -423,6 +452,11 @@ func (s *Server) teardown(ctx context.Context) error {
 	if s.runtime != nil {
 		if err := s.runtime.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("flow runtime: %w", err))
+		}
+	}
+	if s.projs != nil {
+		if err := s.projs.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("projections: %w", err))
 		}
 	}
 	if s.schemas != nil {

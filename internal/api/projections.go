@@ -1,0 +1,298 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ensue-dev/ensue/internal/event"
+	"github.com/ensue-dev/ensue/internal/flow"
+	"github.com/ensue-dev/ensue/internal/projection"
+)
+
+// minPositionWait bounds how long ?min_position waits for a projection.
+const minPositionWait = 5 * time.Second
+
+func (a *API) routeProjections(m *http.ServeMux) {
+	m.HandleFunc("GET /v1/projections", a.listProjections)
+	m.HandleFunc("PUT /v1/projections/{name}", a.putProjection)
+	m.HandleFunc("GET /v1/projections/{name}", a.getProjection)
+	m.HandleFunc("DELETE /v1/projections/{name}", a.deleteProjection)
+	m.HandleFunc("GET /v1/projections/{name}/documents/{key}", a.getDocument)
+	m.HandleFunc("POST /v1/projections/{name}/query", a.queryProjection)
+	m.HandleFunc("POST /v1/projections/{name}/rebuild", a.rebuildProjection)
+	m.HandleFunc("POST /v1/projections/{name}/resume", a.resumeProjection)
+}
+
+func (a *API) projectionsCtx(w http.ResponseWriter, r *http.Request) (string, bool) {
+	ns, p := namespace(r)
+	if p != nil {
+		writeProblem(w, p)
+		return "", false
+	}
+	if a.cfg.Projections == nil {
+		writeProblem(w, &Problem{Type: typeUnavailable, Title: "Projections not running", Status: http.StatusServiceUnavailable,
+			Detail: "this server does not run projections"})
+		return "", false
+	}
+	return ns, true
+}
+
+// projectionProblem maps an error of the projection manager to a problem.
+func projectionProblem(err error) *Problem {
+	var fe *flow.Error
+	var lag *projection.NotCaughtUpError
+	var qe *projection.QueryError
+	var se *projection.SkipError
+	switch {
+	case errors.As(err, &fe):
+		p := runtimeProblem(err)
+		p.Type, p.Title = problemBase+"invalid-projection", "Invalid projection"
+		return p
+	case errors.As(err, &lag):
+		cur := lag.Position
+		detail := fmt.Sprintf("the projection has applied its namespace's events up to position %d, not yet the one asked for; retry shortly", cur)
+		if lag.Failure != nil {
+			detail = fmt.Sprintf("the projection stopped at position %d on a reducer error (%s): fix the definition and resume it", lag.Failure.Position, lag.Failure.Error)
+		}
+		return &Problem{Type: typeUnavailable, Title: "Projection behind", Status: http.StatusServiceUnavailable, RetryAfter: 1,
+			Detail: detail, Errors: []event.FieldError{{Pointer: "min_position", Message: fmt.Sprintf("the projection is at position %d", cur)}}, Position: &cur}
+	case errors.As(err, &qe):
+		return badRequest(err.Error(), event.FieldError{Pointer: "/" + qe.Field, Message: qe.Err.Error()})
+	case errors.As(err, &se):
+		return &Problem{Type: typeStateClash, Title: "Conflict", Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, projection.ErrNotFound), errors.Is(err, projection.ErrNoDocument):
+		return notFound(err.Error())
+	case errors.Is(err, projection.ErrNotFailed):
+		return &Problem{Type: typeStateClash, Title: "Conflict", Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, projection.ErrStopped):
+		return &Problem{Type: typeUnavailable, Title: "Projections stopped", Status: http.StatusServiceUnavailable, Detail: err.Error(), RetryAfter: 1}
+	}
+	return problemOf(err)
+}
+
+func (a *API) listProjections(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.projectionsCtx(w, r)
+	if !ok {
+		return
+	}
+	list := a.cfg.Projections.List(ns)
+	if list == nil {
+		list = []projection.Status{}
+	}
+	writeJSONValue(w, http.StatusOK, map[string]any{"projections": list})
+}
+
+func (a *API) putProjection(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.projectionsCtx(w, r)
+	if !ok {
+		return
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	if p := a.readBody(w, r, buf); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	name := r.PathValue("name")
+	d, err := projection.ParseDefinition("request body", buf.Bytes())
+	if err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	switch d.Name {
+	case "":
+		d.Name = name
+	case name:
+	default:
+		writeProblem(w, badRequest(fmt.Sprintf("the projection in the body is named %q but the URL names %q; make them the same", d.Name, name),
+			event.FieldError{Pointer: "/name", Message: "must be " + strconv.Quote(name)}))
+		return
+	}
+	a.applyProjection(w, r, ns, d)
+}
+
+// applyProjection applies one projection and answers.
+func (a *API) applyProjection(w http.ResponseWriter, r *http.Request, ns string, d *projection.Definition) {
+	if _, err := projection.Compile(d); err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	res, err := a.cfg.Projections.Apply(r.Context(), ns, d)
+	if err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	status := http.StatusOK
+	if res.Outcome == "created" {
+		status = http.StatusCreated
+	}
+	writeJSONValue(w, status, res)
+}
+
+func (a *API) getProjection(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.projectionsCtx(w, r)
+	if !ok {
+		return
+	}
+	st, err := a.cfg.Projections.Get(ns, r.PathValue("name"))
+	if err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	writeJSONValue(w, http.StatusOK, st)
+}
+
+func (a *API) deleteProjection(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.projectionsCtx(w, r)
+	if !ok {
+		return
+	}
+	if err := a.cfg.Projections.Delete(r.Context(), ns, r.PathValue("name")); err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// waitMinPosition honours ?min_position: read your writes.
+func (a *API) waitMinPosition(w http.ResponseWriter, r *http.Request, ns, name string) bool {
+	v := r.URL.Query().Get("min_position")
+	if v == "" {
+		return true
+	}
+	pos, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		writeProblem(w, badRequest(fmt.Sprintf("min_position %q is not a position", clip(v, 30)), event.FieldError{Pointer: "min_position", Message: "not a non-negative integer"}))
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), minPositionWait)
+	defer cancel()
+	if err := a.cfg.Projections.WaitPosition(ctx, ns, name, pos); err != nil {
+		writeProblem(w, projectionProblem(err))
+		return false
+	}
+	return true
+}
+
+func (a *API) getDocument(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.projectionsCtx(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if !a.waitMinPosition(w, r, ns, name) {
+		return
+	}
+	var at *projection.At
+	if v := r.URL.Query().Get("at"); v != "" {
+		if pos, err := strconv.ParseUint(v, 10, 64); err == nil {
+			at = &projection.At{Position: pos}
+		} else if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			at = &projection.At{Time: t}
+		} else {
+			writeProblem(w, badRequest(fmt.Sprintf("at %q is neither a position nor an RFC 3339 time such as 2026-11-29T10:00:00Z", clip(v, 60)),
+				event.FieldError{Pointer: "at", Message: "a position or an RFC 3339 time"}))
+			return
+		}
+	}
+	doc, err := a.cfg.Projections.Document(r.Context(), ns, name, r.PathValue("key"), at)
+	if err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	writeJSONValue(w, http.StatusOK, doc)
+}
+
+func (a *API) queryProjection(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.projectionsCtx(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if !a.waitMinPosition(w, r, ns, name) {
+		return
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	if p := a.readBody(w, r, buf); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var q struct {
+		Filter  string `json:"filter"`
+		OrderBy string `json:"order_by"`
+		Limit   int    `json:"limit"`
+		Cursor  string `json:"cursor"`
+	}
+	if buf.Len() > 0 {
+		dec := json.NewDecoder(strings.NewReader(buf.String()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&q); err != nil {
+			writeProblem(w, badRequest(`the body must be {"filter": "<CEL over doc and key>", "order_by": "field" or "-field", "limit": n, "cursor": "..."}: `+err.Error()))
+			return
+		}
+	}
+	page, err := a.cfg.Projections.Query(r.Context(), ns, name, projection.Query{Filter: q.Filter, OrderBy: q.OrderBy, Limit: q.Limit, Cursor: q.Cursor})
+	if err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	writeJSONValue(w, http.StatusOK, page)
+}
+
+func (a *API) rebuildProjection(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.projectionsCtx(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if err := a.cfg.Projections.Rebuild(r.Context(), ns, name); err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	st, err := a.cfg.Projections.Get(ns, name)
+	if err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	writeJSONValue(w, http.StatusAccepted, st)
+}
+
+func (a *API) resumeProjection(w http.ResponseWriter, r *http.Request) {
+	ns, ok := a.projectionsCtx(w, r)
+	if !ok {
+		return
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	if p := a.readBody(w, r, buf); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var body struct {
+		SkipPosition uint64 `json:"skip_position"`
+	}
+	if buf.Len() > 0 {
+		if err := json.Unmarshal(buf.Bytes(), &body); err != nil {
+			writeProblem(w, badRequest(`the body must be empty or {"skip_position": N}`))
+			return
+		}
+	}
+	name := r.PathValue("name")
+	if err := a.cfg.Projections.Resume(r.Context(), ns, name, body.SkipPosition); err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	st, err := a.cfg.Projections.Get(ns, name)
+	if err != nil {
+		writeProblem(w, projectionProblem(err))
+		return
+	}
+	writeJSONValue(w, http.StatusOK, st)
+}
