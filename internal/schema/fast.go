@@ -37,7 +37,7 @@ type plan struct {
 	hasEnum   bool
 	format    func(any) error
 	fmtName   string // the format's name, for the checks done here without allocating
-	minLen    int // -1 = none
+	minLen    int    // -1 = none
 	maxLen    int
 	pattern   jsonschema.Regexp
 	min, max  *bound
