@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ensue-dev/ensue/internal/flow"
+	"github.com/ensue-dev/ensue/internal/projection"
 	"github.com/ensue-dev/ensue/internal/runtime"
 	"github.com/ensue-dev/ensue/internal/servertest"
 )
@@ -240,6 +241,17 @@ func TestDefinitionExamples(t *testing.T) {
 				continue
 			}
 			for _, d := range docs {
+				if d.Kind == flow.KindProjection {
+					pd, err := projection.FromDocument(d)
+					if err == nil {
+						_, err = projection.Compile(pd)
+					}
+					if err != nil {
+						t.Errorf("%v", err)
+					}
+					n++
+					continue
+				}
 				if d.Flow == nil {
 					continue
 				}
