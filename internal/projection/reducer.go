@@ -122,6 +122,9 @@ func get(args ...ref.Val) ref.Val {
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(args[0])
 	}
+	if _, ok := args[1].(types.String); !ok {
+		return types.MaybeNoSuchOverloadErr(args[1])
+	}
 	if v, found := m.Find(args[1]); found {
 		return v
 	}
@@ -247,7 +250,7 @@ type exprCompiler struct {
 
 // compile parses, checks and plans src; check returns what is wrong with
 // the output type, or "". It returns nil after recording problems.
-func (c exprCompiler) compile(env *cel.Env, path, src string, check func(*cel.Type) string) cel.Program {
+func (c exprCompiler) compile(env *cel.Env, path, src string, check func(*cel.Type) string) (prog cel.Program) {
 	a, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
 		for _, e := range iss.Errors() {
@@ -259,6 +262,15 @@ func (c exprCompiler) compile(env *cel.Env, path, src string, check func(*cel.Ty
 		c.add(path, 0, 0, "%s", msg)
 		return nil
 	}
+	// Planning can panic on what the checker accepts (cel-go v0.33.2 hashes
+	// the keys of a constant map literal, and b"x" keys are not hashable);
+	// evaluation recovers on its own, planning does not.
+	defer func() {
+		if r := recover(); r != nil {
+			c.add(path, 0, 0, "CEL cannot plan this expression (%v); map keys must be strings, ints, uints or bools", r)
+			prog = nil
+		}
+	}()
 	p, err := env.Program(a,
 		cel.CostLimit(costLimit),
 		cel.CostTrackerOptions(cost.OverloadTracker(overloadWith, withCost)),

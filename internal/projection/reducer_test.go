@@ -235,8 +235,8 @@ on:
 `)
 	type account struct {
 		balance, ops, audited int64
-		closed, rated        bool
-		rate                 float64
+		closed                bool
+		rate                  float64
 	}
 	for round := range 20 {
 		n := rng.IntN(200)
@@ -268,7 +268,7 @@ on:
 			case 4:
 				rate := float64(rng.IntN(8)) / 4 // 0.0, 0.25, ... 1.75: integral ones too
 				e = ev("account.rated", key, fmt.Sprintf(`{"rate": %s}`, strconv.FormatFloat(rate, 'f', 2, 64)))
-				a.rate, a.rated = rate, true
+				a.rate = rate
 			case 5:
 				if rng.IntN(4) == 0 {
 					e = ev("account.closed", key, "")
@@ -356,4 +356,19 @@ func TestReducerKeyOfInput(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, `{"items":0,"status":"placed","total":5}`, string(out))
 	require.False(t, errors.Is(err, ErrNotHandled))
+}
+
+func TestReducerCompileBytesKeys(t *testing.T) {
+	t.Parallel()
+	d, err := ParseDefinition("p.yaml", []byte("name: p\nkey: event.subject\ninitial: '{\"a\": 1, b\"x\": 0}'\non:\n  a: 'dyn({b\"k\" + b\"\": 1})'\n  b: 'state.get(dyn(b\"x\"), 0) == 0 ? state : state'\n"))
+	require.NoError(t, err)
+	_, err = Compile(d)
+	requireProblem(t, err, problem{line: 3, path: "initial", msg: "cannot plan"})
+	d.Initial = "{}"
+	r, err := Compile(d)
+	require.NoError(t, err)
+	_, err = r.Apply(nil, ev("a", "s", `{}`))
+	require.Error(t, err, "a map with bytes keys fails the evaluation, not the process")
+	_, err = r.Apply(nil, ev("b", "s", `{}`))
+	require.Error(t, err)
 }
