@@ -115,7 +115,14 @@ func (c *filterCache) get(src string) (*filter, error) {
 	return f, nil
 }
 
-func compileFilter(src string) (*filter, error) {
+func compileFilter(src string) (f *filter, err error) {
+	// cel-go panics planning some expressions (a map literal with bytes
+	// keys): a query is user input and must not take the server down.
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, &QueryError{Field: "filter", Err: fmt.Errorf("cannot be planned: %v", r)}
+		}
+	}()
 	env, err := filterEnv()
 	if err != nil {
 		return nil, err
@@ -131,9 +138,7 @@ func compileFilter(src string) (*filter, error) {
 	if err != nil {
 		return nil, &QueryError{Field: "filter", Err: err}
 	}
-	f := &filter{prg: prg}
-	f.eqs = equalities(a.NativeRep().Expr(), nil)
-	return f, nil
+	return &filter{prg: prg, eqs: equalities(a.NativeRep().Expr(), nil)}, nil
 }
 
 // equalities collects the `doc.path == literal` terms of e's top-level
