@@ -138,8 +138,16 @@ func (e *engine) step(ctx context.Context) error {
 		return nil
 	}
 	recs, err := e.records(ctx, pos, head)
-	if err != nil || len(recs) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(recs) == 0 {
+		// The head moved but nothing is readable yet: do not spin.
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+		return nil
 	}
 	e.setBehind(recs[0].RecordedAt)
 	if err := e.applyGroup(recs); err != nil {
