@@ -73,6 +73,7 @@ Run a server with 'ensue serve'; the other commands talk to one over HTTP
 	)
 	root.AddCommand(a.applyCommand(), a.flowsCommand(), a.runsCommand(), a.deadLettersCommand())
 	root.AddCommand(a.schemasCommand())
+	root.AddCommand(a.projectionsCommand())
 	return root, a
 }
 
