@@ -121,7 +121,15 @@ func (cc *exprCompiler) programOf(path, src string, want *cel.Type, earlier map[
 	return cc.program(path, a)
 }
 
-func (cc *exprCompiler) program(path string, a *cel.Ast) cel.Program {
+func (cc *exprCompiler) program(path string, a *cel.Ast) (prog cel.Program) {
+	// Planning can panic on what the checker accepts (cel-go v0.33.2 hashes
+	// the keys of a constant map literal, and b"x" keys are not hashable).
+	defer func() {
+		if r := recover(); r != nil {
+			cc.add(path, 0, 0, "CEL cannot plan this expression (%v); map keys must be strings, ints, uints or bools", r)
+			prog = nil
+		}
+	}()
 	p, err := cc.env.Program(a, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		cc.add(path, 0, 0, "%v", err)

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -258,5 +259,15 @@ func TestNewInput(t *testing.T) {
 	for _, bad := range []string{``, `null`, `[]`, `{}`, `{"type":""}`, `{"type":"t","x":{}}`, `{"type":"t","data":1,"data_base64":"AA=="}`, `{"type":"t","data_base64":"!"}`, `{"type":"t"} {}`, `{"type":"t","data_base64":"AA=="}`} {
 		_, err := NewInput([]byte(bad))
 		require.Error(t, err, bad)
+	}
+}
+
+func TestBytesMapKeysAreAProblemNotAPanic(t *testing.T) {
+	f, err := ParseFlow("f.yaml", []byte("name: x\non:\n  type: t\n  when: '{b\"a\": 1}[b\"a\"] == 1'\nsteps:\n  - id: a\n    emit: {type: y, data: '{}'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(f); err == nil || !strings.Contains(err.Error(), "cannot plan") {
+		t.Fatalf("Compile: %v", err)
 	}
 }
