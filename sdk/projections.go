@@ -158,10 +158,9 @@ type ProjectionBehindError struct {
 	Problem    *Problem
 }
 
-// Error names the projection and the server's detail.
-func (e *ProjectionBehindError) Error() string {
-	return "projection " + e.Projection + ": " + e.Problem.Error()
-}
+// Error is the server's title and detail, which say where the projection
+// stopped.
+func (e *ProjectionBehindError) Error() string { return e.Problem.Error() }
 
 // Unwrap returns the server's *Problem.
 func (e *ProjectionBehindError) Unwrap() error { return e.Problem }

@@ -79,7 +79,7 @@ func lag(st sdk.ProjectionStatus) string {
 	if st.LagPositions == 0 {
 		return "0"
 	}
-	return fmt.Sprintf("%d positions, %s", st.LagPositions, shortDuration(time.Duration(st.LagSeconds*float64(time.Second))))
+	return fmt.Sprintf("%d position(s), %s", st.LagPositions, shortDuration(time.Duration(st.LagSeconds*float64(time.Second))))
 }
 
 func (a *app) projectionsStatusCommand() *cobra.Command {
