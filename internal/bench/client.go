@@ -147,6 +147,7 @@ type appendResult struct {
 	elapsed  time.Duration
 	latency  []time.Duration // per request
 	firstPos uint64          // the lowest position answered
+	lastPos  uint64          // the highest position answered
 	// cpu is the CPU time the bench used (with its child server), -1 if unknown.
 	cpu time.Duration
 }
@@ -208,7 +209,7 @@ func (c *client) appendAll(ctx context.Context, phase, contentType string, reqs 
 	n := reqs.len()
 	res := appendResult{events: reqs.events(), latency: make([]time.Duration, n)}
 	var next, done atomic.Int64
-	var firstPos atomic.Uint64
+	var firstPos, lastPos atomic.Uint64
 	firstPos.Store(math.MaxUint64)
 	// One keep-alive connection per client, opened before the clock starts.
 	conns := make([]*rawConn, clients)
@@ -257,6 +258,7 @@ func (c *client) appendAll(ctx context.Context, phase, contentType string, reqs 
 					return
 				}
 				storeMin(&firstPos, firstPosition(buf.Bytes()))
+				storeMax(&lastPos, lastPosition(buf.Bytes()))
 				if progress != nil {
 					progress(int(done.Add(1)))
 				}
@@ -265,7 +267,7 @@ func (c *client) appendAll(ctx context.Context, phase, contentType string, reqs 
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
-	res.firstPos = firstPos.Load()
+	res.firstPos, res.lastPos = firstPos.Load(), lastPos.Load()
 	if err := fail.err(phase); err != nil {
 		return res, err
 	}
@@ -279,6 +281,15 @@ func storeMin(v *atomic.Uint64, n uint64) {
 	for {
 		old := v.Load()
 		if n >= old || v.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+func storeMax(v *atomic.Uint64, n uint64) {
+	for {
+		old := v.Load()
+		if n <= old || v.CompareAndSwap(old, n) {
 			return
 		}
 	}
@@ -299,6 +310,15 @@ func firstPosition(body []byte) uint64 {
 	i := bytes.Index(body, positionKey)
 	if i < 0 {
 		return math.MaxUint64
+	}
+	return leadingUint(body[i+len(positionKey):])
+}
+
+// lastPosition reads the last "position" of an answer, 0 if none.
+func lastPosition(body []byte) uint64 {
+	i := bytes.LastIndex(body, positionKey)
+	if i < 0 {
+		return 0
 	}
 	return leadingUint(body[i+len(positionKey):])
 }

@@ -149,15 +149,23 @@ type generated struct {
 func (w *generated) len() int    { return (w.n + w.size - 1) / w.size }
 func (w *generated) events() int { return w.n }
 func (w *generated) body(i int, scratch *[]byte) ([]byte, int) {
+	return batchBody(scratch, i, w.n, w.size, func(b []byte, e int) []byte {
+		return w.g.appendEvent(b, w.tag, e, w.g.streams[mix(uint64(e))%uint64(len(w.g.streams))], w.g.size)
+	})
+}
+
+// batchBody builds request i of a batch workload of n events in requests
+// of size events into *scratch: a JSON array of events i*size... appended
+// with appendOne. It returns the body and the number of events in it.
+func batchBody(scratch *[]byte, i, n, size int, appendOne func(b []byte, e int) []byte) ([]byte, int) {
 	b := append((*scratch)[:0], '[')
-	first := i * w.size
-	k := min(w.size, w.n-first)
+	first := i * size
+	k := min(size, n-first)
 	for j := range k {
 		if j > 0 {
 			b = append(b, ',')
 		}
-		e := first + j
-		b = w.g.appendEvent(b, w.tag, e, w.g.streams[mix(uint64(e))%uint64(len(w.g.streams))], w.g.size)
+		b = appendOne(b, first+j)
 	}
 	b = append(b, ']')
 	*scratch = b

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,13 +90,12 @@ func RunFlows(ctx context.Context, cfg FlowsConfig, out io.Writer) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	ic := cfg.ingest()
-	dir, err := os.MkdirTemp("", "ensue-bench-flows-")
+	r, err := newRun(cfg.ingest(), out, "bench-flows")
 	if err != nil {
-		return fmt.Errorf("bench flows: temporary directory: %w", err)
+		return err
 	}
-	defer os.RemoveAll(dir)
-	f := &flowsRun{run: &run{cfg: ic, out: out, gen: newGenerator(&ic), start: time.Now(), load: loadavg(), dir: dir}, fc: cfg}
+	defer os.RemoveAll(r.dir)
+	f := &flowsRun{run: r, fc: cfg}
 	return f.runAll(ctx)
 }
 
@@ -112,16 +110,11 @@ type flowsRun struct {
 }
 
 func (f *flowsRun) runAll(ctx context.Context) (err error) {
-	f.progress("starting the ceiling's embedded JetStream in %s", f.dir)
-	if f.ceil, err = startCeiling(ctx, filepath.Join(f.dir, "ceiling"), f.fc.CeilingMaxPending); err != nil {
+	stop, err := f.startServers(ctx, f.fc.Clients)
+	if err != nil {
 		return err
 	}
-	defer f.ceil.close()
-	if f.tgt, err = f.startTarget(ctx, "server", f.fc.Clients); err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, f.tgt.stop()) }()
-	f.progress("Ensue at %s", f.tgt.url)
+	defer func() { err = errors.Join(err, stop()) }()
 	if f.sink, err = startSink(); err != nil {
 		return err
 	}
@@ -406,7 +399,7 @@ func (f *flowsRun) applyFlows(ctx context.Context, cl *client, n int, def func(i
 					return
 				}
 				name, body := def(i)
-				if err := cl.putFlow(ctx, name, body); err != nil {
+				if err := cl.putYAML(ctx, "/v1/flows/"+name, body); err != nil {
 					if ctx.Err() == nil {
 						fail.add(err)
 					}
@@ -425,10 +418,10 @@ func (f *flowsRun) applyFlows(ctx context.Context, cl *client, n int, def func(i
 	return ctx.Err()
 }
 
-// putFlow applies one flow (PUT /v1/flows/{name}); created and unchanged
-// both do.
-func (c *client) putFlow(ctx context.Context, name, yaml string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+"/v1/flows/"+name, strings.NewReader(yaml))
+// putYAML applies one definition (a flow's, a projection's) with PUT to
+// path; created and unchanged both do.
+func (c *client) putYAML(ctx context.Context, path, yaml string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+path, strings.NewReader(yaml))
 	if err != nil {
 		return err
 	}
@@ -436,12 +429,12 @@ func (c *client) putFlow(ctx context.Context, name, yaml string) error {
 	req.Header["Ensue-Namespace"] = []string{c.ns}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &requestError{what: "PUT /v1/flows/" + name, err: err}
+		return &requestError{what: "PUT " + path, err: err}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return &requestError{what: "PUT /v1/flows/" + name, status: resp.StatusCode, body: clip(string(body), 300)}
+		return &requestError{what: "PUT " + path, status: resp.StatusCode, body: clip(string(body), 300)}
 	}
 	return nil
 }

@@ -14,13 +14,11 @@ func TestRunFlowsSmoke(t *testing.T) {
 	t.Parallel()
 	var out, progress bytes.Buffer
 	cfg := FlowsConfig{
-		CeilingEvents: 2000,
-		Rate:          200,
-		Duration:      500 * time.Millisecond,
-		Events:        200,
-		Flows:         10,
-		Settle:        50 * time.Millisecond,
-		Progress:      &progress,
+		Rate:       200,
+		Duration:   500 * time.Millisecond,
+		Events:     200,
+		Flows:      10,
+		LoadConfig: LoadConfig{CeilingEvents: 2000, Settle: 50 * time.Millisecond, Progress: &progress},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -56,8 +54,8 @@ func TestFlowsConfig(t *testing.T) {
 		want string
 	}{
 		{FlowsConfig{Rate: -1}, "rate must be at least 1"},
-		{FlowsConfig{BatchSize: 5000}, "batch size must be between 1 and 1000"},
-		{FlowsConfig{Namespace: "a-namespace-much-too-long-for-the-suffixes-the-bench-adds-xx"}, "is too long"},
+		{FlowsConfig{LoadConfig: LoadConfig{BatchSize: 5000}}, "batch size must be between 1 and 1000"},
+		{FlowsConfig{LoadConfig: LoadConfig{Namespace: "a-namespace-much-too-long-for-the-suffixes-the-bench-adds-xx"}}, "is too long"},
 	} {
 		tt.cfg.setDefaults()
 		require.ErrorContains(t, tt.cfg.validate(), tt.want)

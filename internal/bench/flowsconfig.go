@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"time"
 )
 
@@ -15,10 +14,6 @@ type FlowsConfig struct {
 	// them. Each repetition uses namespaces of its own, so the flows of
 	// earlier repetitions stay applied (in other namespaces). Default 1.
 	Repetitions int
-	// CeilingEvents published per repetition by the ceiling (a), the
-	// ingest bench's phase (a). Default 100,000: fewer makes a run too
-	// short to time.
-	CeilingEvents int
 	// Rate of the trigger-latency phase, in single events per second.
 	// Default 200.
 	Rate int
@@ -34,79 +29,30 @@ type FlowsConfig struct {
 	// Flows applied for the second throughput phase; exactly one of them
 	// matches its events. Default 10,000.
 	Flows int
-	// BatchSize is the number of events per request of the throughput
-	// phases. Default 100; at most 1000 (Ensue's batch limit).
-	BatchSize int
-	// Clients is the number of concurrent HTTP clients of the throughput
-	// phases, of the latency phase's sender and of the flows' application.
-	// Default 8.
-	Clients int
-	// PayloadBytes is the size of each event's JSON encoding, padded in its
-	// data (the ceiling's as well). Default 512.
-	PayloadBytes int
-	// Namespace is the prefix of the namespaces the bench uses: each phase
-	// of each repetition has its own, "<Namespace>-<phase>-<repetition>".
-	// Default "bench".
-	Namespace string
-	// ServerURL, ServerCommand and CeilingMaxPending are those of
-	// IngestConfig.
-	ServerURL         string
-	ServerCommand     []string
-	CeilingMaxPending int
-	// Settle is the least time the server rests before each phase (see
-	// IngestConfig.Settle). Default 1.1s.
-	Settle time.Duration
-	// Progress receives progress lines (stderr in the CLI). Default: none.
-	Progress io.Writer
+	// LoadConfig: the ceiling (CeilingEvents per repetition), the batch
+	// phases' load (BatchSize, Clients: also the latency phase's sender and
+	// the flows' application) and the server. Each phase of each repetition
+	// has a namespace of its own, "<Namespace>-<phase>-<repetition>".
+	LoadConfig
 }
 
 func (c *FlowsConfig) setDefaults() {
+	c.LoadConfig.setDefaults()
 	defaultInt(&c.Repetitions, 1)
-	defaultInt(&c.CeilingEvents, 100_000)
 	defaultInt(&c.Rate, 200)
 	defaultInt(&c.Events, 20_000)
 	defaultInt(&c.Flows, 10_000)
-	defaultInt(&c.BatchSize, 100)
-	defaultInt(&c.Clients, 8)
-	defaultInt(&c.PayloadBytes, 512)
-	defaultInt(&c.CeilingMaxPending, 8192)
 	if c.Duration == 0 {
 		c.Duration = 10 * time.Second
 	}
 	if c.LostAfter == 0 {
 		c.LostAfter = 10 * time.Second
 	}
-	if c.Settle == 0 {
-		c.Settle = 1100 * time.Millisecond
-	}
-	if c.Namespace == "" {
-		c.Namespace = "bench"
-	}
-	if c.Progress == nil {
-		c.Progress = io.Discard
-	}
 }
 
 // ingest is the IngestConfig whose machinery (server start modes,
 // ceiling, settling, events) the flows bench reuses.
-func (c *FlowsConfig) ingest() IngestConfig {
-	ic := IngestConfig{
-		Repetitions:       c.Repetitions,
-		Events:            c.CeilingEvents,
-		BatchSize:         c.BatchSize,
-		Clients:           c.Clients,
-		PayloadBytes:      c.PayloadBytes,
-		Namespace:         c.Namespace,
-		ServerURL:         c.ServerURL,
-		ServerCommand:     c.ServerCommand,
-		CeilingMaxPending: c.CeilingMaxPending,
-		Settle:            c.Settle,
-		Progress:          c.Progress,
-		RSSEvents:         -1,
-	}
-	ic.setDefaults()
-	return ic
-}
+func (c *FlowsConfig) ingest() IngestConfig { return c.LoadConfig.ingest(c.Repetitions, 0) }
 
 // flowsNamespaceRoom is what the bench appends to Namespace.
 const flowsNamespaceRoom = len("-many-999")
@@ -146,17 +92,10 @@ func (c *FlowsConfig) validate() error {
 // adds them to `ensue bench flows`.
 func (c *FlowsConfig) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Repetitions, "repetitions", c.Repetitions, "repetitions of every phase; medians are over them (0: 1)")
-	fs.IntVar(&c.CeilingEvents, "ceiling-events", c.CeilingEvents, "events per repetition of the ceiling (a) (0: 100000)")
 	fs.IntVar(&c.Rate, "rate", c.Rate, "single events per second of the trigger-latency phase (0: 200)")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of the trigger-latency phase (0: 10s)")
 	fs.DurationVar(&c.LostAfter, "lost-after", c.LostAfter, "an event of the latency phase whose sink call has not come this long after the last append is lost (0: 10s)")
 	fs.IntVar(&c.Events, "events", c.Events, "events of each throughput phase (0: 20000)")
 	fs.IntVar(&c.Flows, "flows", c.Flows, "flows applied for the second throughput phase, one of which matches (0: 10000)")
-	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "events per request of the throughput phases, at most 1000 (0: 100)")
-	fs.IntVar(&c.Clients, "clients", c.Clients, "concurrent HTTP clients of the throughput phases and of applying flows (0: 8)")
-	fs.IntVar(&c.PayloadBytes, "payload-bytes", c.PayloadBytes, "size of each event's JSON (0: 512)")
-	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "prefix of the bench's namespaces (empty: bench)")
-	fs.StringVar(&c.ServerURL, "server", c.ServerURL, "benchmark the Ensue server at this URL instead of starting one")
-	fs.DurationVar(&c.Settle, "settle", c.Settle, "least rest of the server before each phase (0: 1.1s)")
-	fs.IntVar(&c.CeilingMaxPending, "ceiling-max-pending", c.CeilingMaxPending, "in-flight async publishes of the ceiling (0: 8192)")
+	c.addFlags(fs, "concurrent HTTP clients of the throughput phases and of applying flows (0: 8)", "prefix of the bench's namespaces (empty: bench)")
 }

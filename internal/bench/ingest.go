@@ -37,14 +37,41 @@ func RunIngest(ctx context.Context, cfg IngestConfig, out io.Writer) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	r := &run{cfg: cfg, out: out, gen: newGenerator(&cfg), start: time.Now(), load: loadavg()}
-	dir, err := os.MkdirTemp("", "ensue-bench-")
+	r, err := newRun(cfg, out, "bench")
 	if err != nil {
-		return fmt.Errorf("bench: temporary directory: %w", err)
+		return err
 	}
-	defer os.RemoveAll(dir)
-	r.dir = dir
+	defer os.RemoveAll(r.dir)
 	return r.run(ctx)
+}
+
+// newRun starts a run of the bench named bench, with a temporary
+// directory of its own that the caller removes.
+func newRun(cfg IngestConfig, out io.Writer, bench string) (*run, error) {
+	dir, err := os.MkdirTemp("", "ensue-"+bench+"-")
+	if err != nil {
+		return nil, fmt.Errorf("%s: temporary directory: %w", bench, err)
+	}
+	return &run{cfg: cfg, out: out, gen: newGenerator(&cfg), start: time.Now(), load: loadavg(), dir: dir}, nil
+}
+
+// startServers starts the ceiling's JetStream and the server under test
+// (or connects to it) for a bench whose phases need conns connections; the
+// returned function stops both.
+func (r *run) startServers(ctx context.Context, conns int) (stop func() error, err error) {
+	r.progress("starting the ceiling's embedded JetStream in %s", r.dir)
+	if r.ceil, err = startCeiling(ctx, filepath.Join(r.dir, "ceiling"), r.cfg.CeilingMaxPending); err != nil {
+		return nil, err
+	}
+	if r.tgt, err = r.startTarget(ctx, "server", conns); err != nil {
+		r.ceil.close()
+		return nil, err
+	}
+	r.progress("Ensue at %s", r.tgt.url)
+	return func() error {
+		defer r.ceil.close()
+		return r.tgt.stop()
+	}, nil
 }
 
 type run struct {

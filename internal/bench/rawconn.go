@@ -46,13 +46,20 @@ func (c *rawConn) close() error { return c.conn.Close() }
 // post sends body to path and reads the answer into buf; it returns the
 // status code.
 func (c *rawConn) post(ctx context.Context, path, contentType string, body []byte, buf *bytes.Buffer) (int, error) {
+	return c.request(ctx, "POST", path, contentType, body, buf)
+}
+
+// request sends one request (method GET or POST) and reads the answer into
+// buf; it returns the status code.
+func (c *rawConn) request(ctx context.Context, method, path, contentType string, body []byte, buf *bytes.Buffer) (int, error) {
 	if d, ok := ctx.Deadline(); ok {
 		_ = c.conn.SetDeadline(d)
 	} else {
 		_ = c.conn.SetDeadline(time.Now().Add(time.Minute))
 	}
 	w := c.w
-	w.WriteString("POST ")
+	w.WriteString(method)
+	w.WriteByte(' ')
 	w.WriteString(path)
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(c.host)

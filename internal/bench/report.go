@@ -32,14 +32,24 @@ func column[R any](reps []R, f func(R) float64) []float64 {
 
 func (t *table) header(first string) {
 	fmt.Fprintf(t.w, "%-*s", t.label, first)
+	if t.n == 1 {
+		fmt.Fprintf(t.w, "%12s\n", "value")
+		return
+	}
 	for i := range t.n {
 		fmt.Fprintf(t.w, "%12s", fmt.Sprintf("rep %d", i+1))
 	}
 	fmt.Fprintf(t.w, "%12s\n", "median")
 }
 
+// row writes one figure per repetition and their median; of one
+// repetition, the figure alone.
 func (t *table) row(name string, vs []float64, format func(float64) string) {
 	fmt.Fprintf(t.w, "%-*s", t.label, name)
+	if len(vs) == 1 {
+		fmt.Fprintf(t.w, "%12s\n", format(vs[0]))
+		return
+	}
 	for _, v := range vs {
 		fmt.Fprintf(t.w, "%12s", format(v))
 	}
