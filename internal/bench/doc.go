@@ -12,6 +12,11 @@
 // the paired ratios (each repetition's Ensue figure over the same
 // repetition's ceiling).
 //
+// RunFlows (`ensue bench flows`) and RunProjections (`ensue bench
+// projections`) reuse that machinery (server modes, the ceiling, settling,
+// noise reporting, the report table) for the flow runtime and for
+// projections: apply rate while ingesting, query latency, rebuild rate.
+//
 // The Benchmark functions in this package's tests measure the same paths
 // with `go test -bench`, for profiling.
 //

@@ -16,7 +16,7 @@ func newBenchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Ensue on this machine (run on demand, takes minutes)",
 	}
-	cmd.AddCommand(newBenchIngestCommand(), newBenchFlowsCommand())
+	cmd.AddCommand(newBenchIngestCommand(), newBenchFlowsCommand(), newBenchProjectionsCommand())
 	return cmd
 }
 
@@ -79,6 +79,40 @@ see bench/README.md.`,
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			return bench.RunFlows(cmd.Context(), cfg, cmd.OutOrStdout())
+		},
+	}
+	addBenchFlags(cmd, cfg.AddFlags, &inProcess)
+	return cmd
+}
+
+func newBenchProjectionsCommand() *cobra.Command {
+	cfg := bench.ProjectionsConfig{}
+	var inProcess bool
+	cmd := &cobra.Command{
+		Use:   "projections",
+		Short: "Projection apply rate while ingesting, rebuild rate, and query latency, against the raw JetStream ceiling",
+		Long: `Measure projections in one run, with an orders projection (key
+event.subject, three reducers, an index on status):
+
+  (a)      the ceiling: raw JetStream async publish (the ingest bench's (a))
+  apply    --events order events in batches of 100 from 8 clients while the
+           projection applies them: ingest events/s, applied events/s (until
+           the status's position reaches the last append), lag
+  queries  --queries GET document of random keys and POST query of the
+           indexed filter doc.status == "shipped" (limit 100) from 4
+           clients: p50/p99
+  rebuild  the log filled to --rebuild-events events (untimed), then POST
+           rebuild until the new generation runs: events/s
+
+The lines containing "ratio" compare with (a). By default the server runs as
+a child process (this binary's serve command); see bench/README.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if cfg.ServerCommand, err = childServer(inProcess, cfg.ServerURL); err != nil {
+				return err
+			}
+			cfg.Progress = cmd.ErrOrStderr()
+			return bench.RunProjections(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
 	addBenchFlags(cmd, cfg.AddFlags, &inProcess)
