@@ -53,15 +53,19 @@ func projectionProblem(err error) *Problem {
 	case errors.As(err, &fe):
 		p := runtimeProblem(err)
 		p.Type, p.Title = problemBase+"invalid-projection", "Invalid projection"
+		p.Detail = fmt.Sprintf("the projection has %d problem(s); each entry of errors says where and what to do", len(fe.Problems))
 		return p
 	case errors.As(err, &lag):
 		cur := lag.Position
-		detail := fmt.Sprintf("the projection has applied its namespace's events up to position %d, not yet the one asked for; retry shortly", cur)
 		if lag.Failure != nil {
-			detail = fmt.Sprintf("the projection stopped at position %d on a reducer error (%s): fix the definition and resume it", lag.Failure.Position, lag.Failure.Error)
+			// Retrying will not help until someone fixes or resumes it.
+			return &Problem{Type: problemBase + "projection-failed", Title: "Projection failed", Status: http.StatusServiceUnavailable,
+				Detail: fmt.Sprintf("the projection failed on the event at position %d (%s); it has applied everything before it. Fix its definition, or resume it (POST .../resume, optionally skipping that event)", lag.Failure.Position, lag.Failure.Error),
+				Errors: []event.FieldError{{Pointer: "min_position", Message: fmt.Sprintf("the projection failed at position %d", lag.Failure.Position)}}, Position: &cur}
 		}
 		return &Problem{Type: typeUnavailable, Title: "Projection behind", Status: http.StatusServiceUnavailable, RetryAfter: 1,
-			Detail: detail, Errors: []event.FieldError{{Pointer: "min_position", Message: fmt.Sprintf("the projection is at position %d", cur)}}, Position: &cur}
+			Detail: fmt.Sprintf("the projection has applied its namespace's events up to position %d, not yet the one asked for; retry shortly", cur),
+			Errors: []event.FieldError{{Pointer: "min_position", Message: fmt.Sprintf("the projection is at position %d", cur)}}, Position: &cur}
 	case errors.As(err, &qe):
 		return badRequest(err.Error(), event.FieldError{Pointer: "/" + qe.Field, Message: qe.Err.Error()})
 	case errors.As(err, &se):

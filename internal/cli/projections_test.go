@@ -188,8 +188,8 @@ on:
 	// Reading past the failed event says where the projection stopped.
 	r = tb.run(t, "projections", "get", "totals", "a", "--min-position", fmt.Sprint(after))
 	require.Equal(t, exitUnavailable, r.code)
-	require.Contains(t, r.stderr, fmt.Sprintf("the projection stopped at position %d on a reducer error", bad))
-	require.Contains(t, r.stderr, fmt.Sprintf("min_position: the projection is at position %d", bad-1))
+	require.Contains(t, r.stderr, fmt.Sprintf("the projection failed on the event at position %d", bad))
+	require.Contains(t, r.stderr, fmt.Sprintf("min_position: the projection failed at position %d", bad))
 
 	r = tb.run(t, "projections", "status", "totals")
 	require.Equal(t, 0, r.code, r.stderr)
