@@ -447,7 +447,15 @@ func (a *API) applyFile(w http.ResponseWriter, r *http.Request) {
 	for i, d := range docs {
 		switch {
 		case d.Kind == flow.KindProjection:
-			pd, err := projection.FromDocument(d)
+			// A file of one document is read again as such, so that its
+			// problems carry their lines and columns.
+			var pd *projection.Definition
+			var err error
+			if len(docs) == 1 {
+				pd, err = projection.ParseDefinition(file, buf.Bytes())
+			} else {
+				pd, err = projection.FromDocument(d)
+			}
 			if err == nil {
 				_, err = projection.Compile(pd)
 			}

@@ -104,7 +104,7 @@ func (a *API) putProjection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	d, err := projection.ParseDefinition("request body", buf.Bytes())
+	d, err := parseProjectionBody(buf.Bytes(), name)
 	if err != nil {
 		writeProblem(w, projectionProblem(err))
 		return
@@ -299,4 +299,24 @@ func (a *API) resumeProjection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSONValue(w, http.StatusOK, st)
+}
+
+// parseProjectionBody reads the one projection of a PUT body; a body
+// without a name takes the URL's.
+func parseProjectionBody(body []byte, name string) (*projection.Definition, error) {
+	docs, err := flow.ParseFile("request body", body)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) == 1 && docs[0].Name == "" {
+		var m map[string]any
+		if json.Unmarshal(docs[0].Raw, &m) == nil && m != nil {
+			m["name"] = name
+			if raw, err := json.Marshal(m); err == nil {
+				docs[0].Raw, docs[0].Name = raw, name
+				return projection.FromDocument(docs[0])
+			}
+		}
+	}
+	return projection.ParseDefinition("request body", body)
 }

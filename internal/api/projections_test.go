@@ -178,3 +178,21 @@ on:
 	require.Equal(t, 200, status, "%s", b)
 	require.Contains(t, string(b), `"sum":4`)
 }
+
+func TestProjectionNameFromTheURLAndPositions(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	status, b := call(t, "PUT", srv.URL+"/v1/projections/nameless", "application/yaml", "key: event.subject\non:\n  x: 'state'\n")
+	require.Equal(t, 201, status, "%s", b)
+	status, b = call(t, "GET", srv.URL+"/v1/projections/nameless", "", "")
+	require.Equal(t, 200, status, "%s", b)
+	// A bad reducer in a file sent to /v1/apply is placed on its line.
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/apply", strings.NewReader("kind: projection\nname: p\nkey: event.subject\non:\n  x: 'state.with('\n"))
+	req.Header.Set("Ensue-Filename", "p.yaml")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, 422, resp.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"line":5`)
+}
