@@ -41,20 +41,25 @@ func (a *API) routeFlows(m *http.ServeMux) {
 	m.HandleFunc("POST /v1/deadletters/redrive", a.redriveMany)
 }
 
-// flowsReady answers the requests of flows and runs only when the server
-// runs flows.
-func (a *API) flowsCtx(w http.ResponseWriter, r *http.Request) (string, bool) {
+// serviceNS is the request's namespace, when the service it asks for runs
+// on this server (running); otherwise it answers 503 naming the service.
+func serviceNS(w http.ResponseWriter, r *http.Request, running bool, what string) (string, bool) {
 	ns, p := namespace(r)
 	if p != nil {
 		writeProblem(w, p)
 		return "", false
 	}
-	if a.cfg.Runtime == nil {
-		writeProblem(w, &Problem{Type: typeUnavailable, Title: "Flows not running", Status: http.StatusServiceUnavailable,
-			Detail: "this server does not run flows"})
+	if !running {
+		writeProblem(w, &Problem{Type: typeUnavailable, Title: "Not available", Status: http.StatusServiceUnavailable,
+			Detail: "this server does not run " + what})
 		return "", false
 	}
 	return ns, true
+}
+
+// flowsCtx gates the routes of flows, runs and dead letters.
+func (a *API) flowsCtx(w http.ResponseWriter, r *http.Request) (string, bool) {
+	return serviceNS(w, r, a.cfg.Runtime != nil, "flows")
 }
 
 // runtimeProblem maps an error of the runtime to a problem.

@@ -30,17 +30,7 @@ func (a *API) routeProjections(m *http.ServeMux) {
 }
 
 func (a *API) projectionsCtx(w http.ResponseWriter, r *http.Request) (string, bool) {
-	ns, p := namespace(r)
-	if p != nil {
-		writeProblem(w, p)
-		return "", false
-	}
-	if a.cfg.Projections == nil {
-		writeProblem(w, &Problem{Type: typeUnavailable, Title: "Projections not running", Status: http.StatusServiceUnavailable,
-			Detail: "this server does not run projections"})
-		return "", false
-	}
-	return ns, true
+	return serviceNS(w, r, a.cfg.Projections != nil, "projections")
 }
 
 // projectionProblem maps an error of the projection manager to a problem.

@@ -65,17 +65,7 @@ func (a *API) routeSchemas(m *http.ServeMux) {
 }
 
 func (a *API) schemasCtx(w http.ResponseWriter, r *http.Request) (string, bool) {
-	ns, p := namespace(r)
-	if p != nil {
-		writeProblem(w, p)
-		return "", false
-	}
-	if a.cfg.Schemas == nil {
-		writeProblem(w, &Problem{Type: typeUnavailable, Title: "Schemas not available", Status: http.StatusServiceUnavailable,
-			Detail: "this server has no schema registry"})
-		return "", false
-	}
-	return ns, true
+	return serviceNS(w, r, a.cfg.Schemas != nil, "a schema registry")
 }
 
 // registryProblem maps an error of the registry to a problem.

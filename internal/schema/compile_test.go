@@ -2,9 +2,6 @@ package schema_test
 
 import (
 	"errors"
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -108,83 +105,4 @@ func TestCanonical(t *testing.T) {
 
 	_, err = schema.Canonical([]byte(`{"a":}`))
 	require.ErrorIs(t, err, schema.ErrInvalidJSON)
-}
-
-func TestCacheCompilesOncePerKey(t *testing.T) {
-	t.Parallel()
-	c := schema.NewCache(0)
-	var loads atomic.Int64
-	doc := func() ([]byte, error) {
-		loads.Add(1)
-		return []byte(`{"type":"object","required":["a"]}`), nil
-	}
-	const goroutines = 32
-	var wg sync.WaitGroup
-	got := make([]*schema.Schema, goroutines)
-	start := make(chan struct{})
-	for i := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			s, err := c.Get("ns\x00order.placed\x001", doc)
-			if err == nil {
-				got[i] = s
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	require.EqualValues(t, 1, loads.Load())
-	for _, s := range got {
-		require.NotNil(t, s)
-		require.Same(t, got[0], s)
-	}
-}
-
-func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
-	t.Parallel()
-	c := schema.NewCache(2)
-	loads := map[string]int{}
-	get := func(key string) *schema.Schema {
-		s, err := c.Get(key, func() ([]byte, error) {
-			loads[key]++
-			return []byte(`{"title":"` + key + `"}`), nil
-		})
-		require.NoError(t, err)
-		return s
-	}
-	get("a")
-	get("b")
-	get("a") // a is now the most recent
-	get("c") // evicts b
-	require.Equal(t, 2, c.Len())
-	get("a")
-	get("b")
-	require.Equal(t, map[string]int{"a": 1, "b": 2, "c": 1}, loads)
-}
-
-func TestCacheDoesNotKeepFailures(t *testing.T) {
-	t.Parallel()
-	c := schema.NewCache(4)
-	calls := 0
-	doc := func() ([]byte, error) {
-		calls++
-		if calls == 1 {
-			return nil, fmt.Errorf("store unavailable")
-		}
-		if calls == 2 {
-			return []byte(`{"type":"nope"}`), nil
-		}
-		return []byte(`{"type":"object"}`), nil
-	}
-	_, err := c.Get("k", doc)
-	require.EqualError(t, err, "store unavailable")
-	_, err = c.Get("k", doc)
-	var ce *schema.CompileError
-	require.ErrorAs(t, err, &ce)
-	s, err := c.Get("k", doc)
-	require.NoError(t, err)
-	require.NotNil(t, s)
-	require.Equal(t, 1, c.Len())
 }

@@ -2,9 +2,9 @@
 // documents that a namespace registers for an event type, and the check of an
 // event's data against one of them at ingest.
 //
-// A document is compiled once (Compile, or through the bounded Cache the
-// registry keys by namespace, type and version) into a Schema that is safe for
-// concurrent use. Compile accepts draft 2020-12 (the default when $schema is
+// A document is compiled once (Compile; the registry keeps each version's
+// compiled Schema on the version) into a Schema that is safe for concurrent
+// use. Compile accepts draft 2020-12 (the default when $schema is
 // absent) and draft-07, asserts formats (a registry that lets "not-an-email"
 // through under "format": "email" surprises its users), refuses format names it
 // does not know (a typo would otherwise silently assert nothing), and never
