@@ -209,3 +209,15 @@ func (e *Event) WithExtension(name, value string) (*Event, error) {
 	}
 	return &out, nil
 }
+
+// typeMember starts the type in an event's canonical JSON, which opens
+// {"specversion":"1.0","id":…,"source":…,"type":…: its first occurrence is
+// the attribute, since inside a JSON string a quote is always escaped.
+var typeMember = []byte(`,"type":"`)
+
+// IsReserved reports whether a stored event (its canonical JSON) is one of
+// Ensue's own (type ensue.*), without parsing it.
+func IsReserved(canonical []byte) bool {
+	i := bytes.Index(canonical, typeMember)
+	return i >= 0 && bytes.HasPrefix(canonical[i+len(typeMember):], []byte(ReservedTypePrefix))
+}

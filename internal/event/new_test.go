@@ -190,3 +190,18 @@ func TestWithExtension(t *testing.T) {
 	_, err := ev.WithExtension("Bad-Name", "x")
 	require.Error(t, err)
 }
+
+func TestIsReserved(t *testing.T) {
+	for _, tc := range []struct {
+		attrs event.Attributes
+		want  bool
+	}{
+		{event.Attributes{ID: "1", Source: "/s", Type: "ensue.run.started"}, true},
+		{event.Attributes{ID: `,"type":"ensue.x`, Source: "/s", Type: "order.placed"}, false},
+		{event.Attributes{ID: "1", Source: "/s", Type: "order.placed", Data: []byte(`{"type":"ensue.x"}`)}, false},
+	} {
+		ev, err := event.New(tc.attrs)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, event.IsReserved(ev.JSON), "%s", ev.JSON)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/ensue-dev/ensue/internal/event"
 	"github.com/ensue-dev/ensue/internal/eventlog"
 	"github.com/ensue-dev/ensue/internal/flow"
 )
@@ -174,6 +175,9 @@ func (rt *Runtime) applyGroup(group []eventlog.Record) error {
 
 // apply applies one record; it returns the runs to start.
 func (rt *Runtime) apply(b *batch, p *fastjson.Parser, r eventlog.Record) ([]*Run, error) {
+	if rt.matcher.Len() == 0 && !event.IsReserved(r.Data) {
+		return nil, nil // no flow to trigger, and not a record of Ensue's own
+	}
 	v, err := p.ParseBytes(r.Data)
 	if err != nil {
 		rt.log.Warn("log record is not JSON; skipped", "position", r.Position, "err", err)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -238,18 +237,6 @@ func newMatcher(f Filter) *matcher {
 	return &matcher{f: f, p: p, reserved: strings.HasPrefix(f.Type, event.ReservedTypePrefix)}
 }
 
-// typeAttr locates the type in a stored event's canonical JSON, which
-// starts {"specversion":"1.0","id":…,"source":…,"type":…: the first
-// `,"type":"` is the attribute, since inside a JSON string a quote is
-// always escaped.
-var typeAttr = []byte(`,"type":"`)
-
-// reservedType reports whether a stored event is one of Ensue's own.
-func reservedType(data []byte) bool {
-	i := bytes.Index(data, typeAttr)
-	return i >= 0 && bytes.HasPrefix(data[i+len(typeAttr):], []byte(event.ReservedTypePrefix))
-}
-
 func (m *matcher) release() {
 	if m.p != nil {
 		parsers.Put(m.p)
@@ -269,7 +256,7 @@ func (m *matcher) attr(r Record, name string) string {
 }
 
 func (m *matcher) match(r Record) bool {
-	if !m.reserved && reservedType(r.Data) {
+	if !m.reserved && event.IsReserved(r.Data) {
 		return false
 	}
 	if m.trivial() {
