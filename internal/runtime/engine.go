@@ -167,7 +167,8 @@ func (rt *Runtime) applyGroup(group []eventlog.Record) error {
 	rt.setApplied(last)
 	if rt.started.Load() {
 		for _, r := range start {
-			rt.sched.enqueue(rt.runCtx, r)
+			// The engine goes on updating its own copy as records come.
+			rt.sched.enqueue(rt.runCtx, r.clone())
 		}
 	}
 	return nil

@@ -124,6 +124,13 @@ type StepState struct {
 
 const maxHistory = 10
 
+// clone copies a run for another goroutine: the steps are its own.
+func (r *Run) clone() *Run {
+	c := *r
+	c.Steps = append([]StepState(nil), r.Steps...)
+	return &c
+}
+
 func (r *Run) step(id string) *StepState {
 	for i := range r.Steps {
 		if r.Steps[i].ID == id {

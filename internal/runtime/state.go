@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // state is the engine's derived store: flows, runs and the checkpoint,
@@ -25,7 +26,15 @@ import (
 //	d ns flow position      a dead-lettered run
 type state struct {
 	db *pebble.DB
+	// open caches the unfinished runs, so that the records of a run in
+	// progress (started, each step, completed) update it without reading
+	// and decoding it from the store each time. Only the engine touches it.
+	open map[string]*Run
 }
+
+// maxOpenCached bounds the runs kept in state.open; past it, runs are read
+// from the store.
+const maxOpenCached = 100_000
 
 // FlowState is what the log says of a flow now.
 type FlowState struct {
@@ -62,11 +71,18 @@ func keyPos(kind byte, ns, flow string, pos uint64) []byte {
 }
 
 func openState(dir string) (*state, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	// Every trigger asks whether its run exists; nearly all do not: bloom
+	// filters answer those without reading table blocks.
+	opts := &pebble.Options{Logger: quietLogger{}, Cache: pebble.NewCache(32 << 20)}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
+	opts.Cache.Unref()
 	if err != nil {
 		return nil, fmt.Errorf("runtime state: open %s: %w", dir, err)
 	}
-	return &state{db: db}, nil
+	return &state{db: db, open: map[string]*Run{}}, nil
 }
 
 func (s *state) close() error { return s.db.Close() }
@@ -218,7 +234,11 @@ func (b *batch) putFlowVersion(ns, name string, version uint64, def []byte) erro
 }
 
 func (b *batch) run(ns, flow string, pos uint64) (*Run, error) {
-	if r, ok := b.runs[string(keyPos('r', ns, flow, pos))]; ok {
+	k := string(keyPos('r', ns, flow, pos))
+	if r, ok := b.runs[k]; ok {
+		return r, nil
+	}
+	if r, ok := b.s.open[k]; ok {
 		return r, nil
 	}
 	return b.s.run(ns, flow, pos)
@@ -258,7 +278,20 @@ func (b *batch) commit(checkpoint uint64) error {
 	}
 	// Derived and rebuilt from the log after the checkpoint: a process
 	// crash keeps what the OS has; nothing needs an fsync here.
-	return b.b.Commit(pebble.NoSync)
+	if err := b.b.Commit(pebble.NoSync); err != nil {
+		// Cached runs may hold changes that were not stored.
+		clear(b.s.open)
+		return err
+	}
+	for k, r := range b.runs {
+		switch {
+		case r.Finished():
+			delete(b.s.open, k)
+		case len(b.s.open) < maxOpenCached:
+			b.s.open[k] = r
+		}
+	}
+	return nil
 }
 
 type quietLogger struct{}
