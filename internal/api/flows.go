@@ -163,13 +163,11 @@ func (a *API) putFlow(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, runtimeProblem(err))
 		return
 	}
-	switch f.Name {
-	case "":
+	if f.Name == "" {
 		f.Name = name
-	case name:
-	default:
-		writeProblem(w, badRequest(fmt.Sprintf("the flow in the body is named %q but the URL names %q; make them the same", f.Name, name),
-			event.FieldError{Pointer: "/name", Message: "must be " + strconv.Quote(name)}))
+	}
+	if p := nameClash("flow", f.Name, name); p != nil {
+		writeProblem(w, p)
 		return
 	}
 	res, err := a.cfg.Runtime.Apply(r.Context(), ns, f)
@@ -177,11 +175,25 @@ func (a *API) putFlow(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, runtimeProblem(err))
 		return
 	}
-	status := http.StatusOK
-	if res.Outcome == "created" {
-		status = http.StatusCreated
+	writeJSONValue(w, appliedStatus(res.Outcome), res)
+}
+
+// nameClash refuses a definition whose name is not the one in its URL.
+func nameClash(kind, inBody, inURL string) *Problem {
+	if inBody == inURL {
+		return nil
 	}
-	writeJSONValue(w, status, res)
+	return badRequest(fmt.Sprintf("the %s in the body is named %q but the URL names %q; make them the same", kind, inBody, inURL),
+		event.FieldError{Pointer: "/name", Message: "must be " + strconv.Quote(inURL)})
+}
+
+// appliedStatus is 201 for a definition applied for the first time, 200
+// for an update or no change.
+func appliedStatus(outcome string) int {
+	if outcome == "created" {
+		return http.StatusCreated
+	}
+	return http.StatusOK
 }
 
 func (a *API) getFlow(w http.ResponseWriter, r *http.Request) {

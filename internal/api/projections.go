@@ -99,13 +99,8 @@ func (a *API) putProjection(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, projectionProblem(err))
 		return
 	}
-	switch d.Name {
-	case "":
-		d.Name = name
-	case name:
-	default:
-		writeProblem(w, badRequest(fmt.Sprintf("the projection in the body is named %q but the URL names %q; make them the same", d.Name, name),
-			event.FieldError{Pointer: "/name", Message: "must be " + strconv.Quote(name)}))
+	if p := nameClash("projection", d.Name, name); p != nil {
+		writeProblem(w, p)
 		return
 	}
 	a.applyProjection(w, r, ns, d)
@@ -122,11 +117,7 @@ func (a *API) applyProjection(w http.ResponseWriter, r *http.Request, ns string,
 		writeProblem(w, projectionProblem(err))
 		return
 	}
-	status := http.StatusOK
-	if res.Outcome == "created" {
-		status = http.StatusCreated
-	}
-	writeJSONValue(w, status, res)
+	writeJSONValue(w, appliedStatus(res.Outcome), res)
 }
 
 func (a *API) getProjection(w http.ResponseWriter, r *http.Request) {
