@@ -1,8 +1,11 @@
 package flow
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"testing"
 )
 
@@ -69,6 +72,15 @@ func FuzzNewInput(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if fast, ok := decodeTop(data); ok {
+			strict, sok := strictTop(data)
+			if !sok {
+				t.Fatalf("the fast decoder took %q, the strict one refuses it", data)
+			}
+			if !reflect.DeepEqual(fast, strict) {
+				t.Fatalf("%q decoded as %#v, strictly as %#v", data, fast, strict)
+			}
+		}
 		in, err := NewInput(data)
 		if err != nil {
 			return
@@ -81,4 +93,19 @@ func FuzzNewInput(f *testing.F) {
 		_, _ = c.EmitData(0, in, nil)
 		_, _ = c.EmitSubject(0, in, nil)
 	})
+}
+
+// strictTop is NewInput's decoding through encoding/json, the reference
+// the fast decoder must agree with.
+func strictTop(b []byte) (map[string]any, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var top map[string]any
+	if dec.Decode(&top) != nil || top == nil || dec.More() {
+		return nil, false
+	}
+	if d, ok := top["data"]; ok {
+		top["data"] = fromJSON(d)
+	}
+	return top, true
 }

@@ -37,17 +37,19 @@ var alwaysPresent = []string{"subject", "time", "datacontenttype", "dataschema"}
 // in data_base64 is decoded as JSON when datacontenttype says JSON, and is
 // bytes otherwise. The event must have a type.
 func NewInput(eventJSON []byte) (*Input, error) {
-	dec := json.NewDecoder(bytes.NewReader(eventJSON))
-	dec.UseNumber()
-	var top map[string]any
-	if err := dec.Decode(&top); err != nil {
-		return nil, fmt.Errorf("flow: event is not a JSON object: %w", err)
-	}
-	if top == nil {
-		return nil, errors.New("flow: event is not a JSON object: null")
-	}
-	if dec.More() {
-		return nil, errors.New("flow: event has data after its JSON object")
+	top, fast := decodeTop(eventJSON)
+	if !fast {
+		dec := json.NewDecoder(bytes.NewReader(eventJSON))
+		dec.UseNumber()
+		if err := dec.Decode(&top); err != nil {
+			return nil, fmt.Errorf("flow: event is not a JSON object: %w", err)
+		}
+		if top == nil {
+			return nil, errors.New("flow: event is not a JSON object: null")
+		}
+		if dec.More() {
+			return nil, errors.New("flow: event has data after its JSON object")
+		}
 	}
 	ev := make(map[string]any, len(top)+len(alwaysPresent))
 	for _, k := range alwaysPresent {
@@ -96,6 +98,8 @@ func NewInput(eventJSON []byte) (*Input, error) {
 		} else {
 			ev["data"] = raw
 		}
+	case hasData && fast:
+		ev["data"] = data // already int64, uint64 or float64 numbers
 	case hasData:
 		ev["data"] = fromJSON(data)
 	}
