@@ -109,23 +109,13 @@ func (a *API) putConsumer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	if p := a.readBody(w, r, buf); p != nil {
-		writeProblem(w, p)
-		return
-	}
 	var in struct {
 		Filter consumerFilter  `json:"filter"`
 		Start  json.RawMessage `json:"start"`
 	}
-	if len(bytes.TrimSpace(buf.Bytes())) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			writeProblem(w, badRequest(`the body must be a JSON object {"filter": {"type", "source", "subject"}, "start": "beginning" | "end" | <position>}: `+err.Error()))
-			return
-		}
+	if !a.readJSON(w, r, &in, bodyJSON{Optional: true, Strict: true,
+		Usage: `a JSON object {"filter": {"type", "source", "subject"}, "start": "beginning" | "end" | <position>}`}) {
+		return
 	}
 	var errs []event.FieldError
 	f := in.Filter

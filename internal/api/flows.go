@@ -383,18 +383,16 @@ func (a *API) redriveMany(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	if p := a.readBody(w, r, buf); p != nil {
-		writeProblem(w, p)
-		return
-	}
+	const usage = `{"runs": ["<run id>", ...]} or {"flow": "<name>"} (every dead letter of that flow)`
 	var req struct {
 		Runs []string `json:"runs"`
 		Flow string   `json:"flow"`
 	}
-	if err := json.Unmarshal(buf.Bytes(), &req); err != nil || (len(req.Runs) == 0 && req.Flow == "") {
-		writeProblem(w, badRequest(`the body must be {"runs": ["<run id>", ...]} or {"flow": "<name>"} (every dead letter of that flow)`))
+	if !a.readJSON(w, r, &req, bodyJSON{Usage: usage}) {
+		return
+	}
+	if len(req.Runs) == 0 && req.Flow == "" {
+		writeProblem(w, badRequest("the body must be "+usage))
 		return
 	}
 	if len(req.Runs) == 0 {

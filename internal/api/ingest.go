@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,38 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 	}
 	_ = rc.SetReadDeadline(time.Time{})
 	return nil
+}
+
+// bodyJSON says how readJSON decodes a request body.
+type bodyJSON struct {
+	// Optional: an empty (or blank) body leaves v as it is.
+	Optional bool
+	// Strict: a member v does not have is an error.
+	Strict bool
+	// Usage says what the body must be, for the 400 answer.
+	Usage string
+}
+
+// readJSON reads the request body into v; on failure it has answered.
+func (a *API) readJSON(w http.ResponseWriter, r *http.Request, v any, how bodyJSON) bool {
+	buf := getBuf()
+	defer putBuf(buf)
+	if p := a.readBody(w, r, buf); p != nil {
+		writeProblem(w, p)
+		return false
+	}
+	if how.Optional && len(bytes.TrimSpace(buf.Bytes())) == 0 {
+		return true
+	}
+	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
+	if how.Strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		writeProblem(w, badRequest("the body must be "+how.Usage+": "+err.Error()))
+		return false
+	}
+	return true
 }
 
 // idleReader gives each read of a request body a deadline, so that a client

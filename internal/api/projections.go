@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ensue-dev/ensue/internal/event"
@@ -203,25 +202,15 @@ func (a *API) queryProjection(w http.ResponseWriter, r *http.Request) {
 	if !a.waitMinPosition(w, r, ns, name) {
 		return
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	if p := a.readBody(w, r, buf); p != nil {
-		writeProblem(w, p)
-		return
-	}
 	var q struct {
 		Filter  string `json:"filter"`
 		OrderBy string `json:"order_by"`
 		Limit   int    `json:"limit"`
 		Cursor  string `json:"cursor"`
 	}
-	if buf.Len() > 0 {
-		dec := json.NewDecoder(strings.NewReader(buf.String()))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&q); err != nil {
-			writeProblem(w, badRequest(`the body must be {"filter": "<CEL over doc and key>", "order_by": "field" or "-field", "limit": n, "cursor": "..."}: `+err.Error()))
-			return
-		}
+	if !a.readJSON(w, r, &q, bodyJSON{Optional: true, Strict: true,
+		Usage: `{"filter": "<CEL over doc and key>", "order_by": "field" or "-field", "limit": n, "cursor": "..."}`}) {
+		return
 	}
 	page, err := a.cfg.Projections.Query(r.Context(), ns, name, projection.Query{Filter: q.Filter, OrderBy: q.OrderBy, Limit: q.Limit, Cursor: q.Cursor})
 	if err != nil {
@@ -254,20 +243,11 @@ func (a *API) resumeProjection(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	if p := a.readBody(w, r, buf); p != nil {
-		writeProblem(w, p)
-		return
-	}
 	var body struct {
 		SkipPosition uint64 `json:"skip_position"`
 	}
-	if buf.Len() > 0 {
-		if err := json.Unmarshal(buf.Bytes(), &body); err != nil {
-			writeProblem(w, badRequest(`the body must be empty or {"skip_position": N}`))
-			return
-		}
+	if !a.readJSON(w, r, &body, bodyJSON{Optional: true, Usage: `empty or {"skip_position": N}`}) {
+		return
 	}
 	name := r.PathValue("name")
 	if err := a.cfg.Projections.Resume(r.Context(), ns, name, body.SkipPosition); err != nil {

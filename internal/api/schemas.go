@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -203,14 +202,7 @@ func (a *API) putCompatibility(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Compatibility string `json:"compatibility"`
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	if p := a.readBody(w, r, buf); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	if err := json.Unmarshal(buf.Bytes(), &body); err != nil {
-		writeProblem(w, badRequest(`the body must be {"compatibility": "backward|forward|full|none"}`))
+	if !a.readJSON(w, r, &body, bodyJSON{Usage: `{"compatibility": "backward|forward|full|none"}`}) {
 		return
 	}
 	typ := r.PathValue("type")
@@ -390,17 +382,8 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	if p := a.readBody(w, r, buf); p != nil {
-		writeProblem(w, p)
-		return
-	}
 	var s registry.Settings
-	dec := json.NewDecoder(strings.NewReader(buf.String()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		writeProblem(w, badRequest(`the body must be {"schema_mode": "off|warn|enforce"}: `+err.Error()))
+	if !a.readJSON(w, r, &s, bodyJSON{Strict: true, Usage: `{"schema_mode": "off|warn|enforce"}`}) {
 		return
 	}
 	if err := a.cfg.Schemas.SetSettings(r.Context(), ns, s); err != nil {

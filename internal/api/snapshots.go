@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -104,20 +103,11 @@ func (a *API) getSnapshot(w http.ResponseWriter, r *http.Request, ns, stream str
 // then it answers 200 with stored false and the kept snapshot's version, so
 // that writers racing to snapshot one stream all succeed and the newest wins.
 func (a *API) putSnapshot(w http.ResponseWriter, r *http.Request, ns, stream string) {
-	buf := getBuf()
-	defer putBuf(buf)
-	if p := a.readBody(w, r, buf); p != nil {
-		writeProblem(w, p)
-		return
-	}
 	var in struct {
 		Version *int64          `json:"version"`
 		State   json.RawMessage `json:"state"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		writeProblem(w, badRequest(`the body must be a JSON object {"version": <stream version>, "state": <any JSON>}: `+err.Error()))
+	if !a.readJSON(w, r, &in, bodyJSON{Strict: true, Usage: `a JSON object {"version": <stream version>, "state": <any JSON>}`}) {
 		return
 	}
 	var errs []event.FieldError
